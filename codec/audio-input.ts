@@ -1,0 +1,123 @@
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import type { Readable } from 'node:stream';
+import { CodecError } from './errors.js';
+import { ffmpegDecode } from './ffmpeg.js';
+import { assertFinite } from './pcm.js';
+import { StreamResampler } from './resample.js';
+import { decodeWavStream, looksLikeWav } from './wav.js';
+
+export interface AudioInputOptions {
+  /** Rate the caller wants (the model's). */
+  sampleRate: number;
+  /** Refuse input longer than this many seconds (default: no limit). */
+  maxDurationSec?: number;
+  signal?: AbortSignal;
+  ffmpegTimeoutMs?: number;
+}
+
+export interface AudioInput {
+  /** 'wav' when read natively, otherwise 'ffmpeg'. */
+  reader: 'wav' | 'ffmpeg';
+  /** Rate and channel count of the source, where known before decoding (WAV). */
+  sourceRate?: number;
+  sourceChannels?: number;
+  /** Mono float32 at `sampleRate`, in order, memory bounded by chunk size. */
+  pcm: AsyncGenerator<Float32Array>;
+}
+
+/**
+ * Opens audio from a file path or a byte stream. WAV is parsed here (no child
+ * process, streamed, resampled with libsamplerate); anything else goes through a
+ * restricted ffmpeg child. Non-finite samples and over-long input are refused.
+ */
+export async function openAudio(source: { path: string } | { stream: Readable }, opts: AudioInputOptions): Promise<AudioInput> {
+  let stream: Readable;
+  if ('path' in source) {
+    const st = await stat(source.path).catch((e: Error) => {
+      throw new CodecError('invalid_argument', `cannot read ${source.path}: ${e.message}`);
+    });
+    if (!st.isFile()) throw new CodecError('invalid_argument', `${source.path} is not a regular file`);
+    if (st.size === 0) throw new CodecError('invalid_audio', `${source.path} is empty`);
+    stream = createReadStream(source.path, { highWaterMark: 1 << 16 });
+  } else {
+    stream = source.stream;
+  }
+  const it = stream[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+  let first = Buffer.alloc(0);
+  while (first.length < 12) {
+    const r = await it.next();
+    if (r.done) break;
+    first = Buffer.concat([first, r.value]);
+  }
+  if (first.length === 0) throw new CodecError('invalid_audio', 'input is empty');
+
+  if (looksLikeWav(first)) {
+    const wav = await decodeWavStream(it, first);
+    const pcm = limit(resampled(wav.pcm, wav.sampleRate, opts.sampleRate), opts);
+    return { reader: 'wav', sourceRate: wav.sampleRate, sourceChannels: wav.channels, pcm };
+  }
+  // ffmpeg reads the file itself where it can seek (mp4/m4a need that); otherwise the bytes are piped
+  const { PassThrough } = await import('node:stream');
+  let input: { path: string } | { stream: Readable };
+  if ('path' in source) {
+    stream.destroy();
+    input = source;
+  } else {
+    const pass = new PassThrough();
+    pass.write(first);
+    void pipeRest(it, pass);
+    input = { stream: pass };
+  }
+  const pcm = ffmpegDecode(input, { sampleRate: opts.sampleRate, signal: opts.signal, timeoutMs: opts.ffmpegTimeoutMs });
+  return { reader: 'ffmpeg', pcm: limit(checked(pcm), opts) };
+}
+
+async function pipeRest(it: AsyncIterator<Buffer>, out: import('node:stream').PassThrough): Promise<void> {
+  try {
+    for (let r = await it.next(); !r.done; r = await it.next()) {
+      if (!out.write(r.value)) await new Promise((res) => out.once('drain', res));
+      if (out.destroyed) break;
+    }
+    out.end();
+  } catch (e) {
+    out.destroy(e as Error);
+  }
+}
+
+async function* checked(pcm: AsyncGenerator<Float32Array>): AsyncGenerator<Float32Array> {
+  for await (const chunk of pcm) {
+    assertFinite(chunk);
+    yield chunk;
+  }
+}
+
+async function* resampled(pcm: AsyncGenerator<Float32Array>, inRate: number, outRate: number): AsyncGenerator<Float32Array> {
+  if (inRate === outRate) {
+    yield* pcm;
+    return;
+  }
+  const rs = await StreamResampler.create(inRate, outRate);
+  try {
+    for await (const chunk of pcm) {
+      const out = rs.push(chunk);
+      if (out.length) yield out;
+    }
+    const tail = rs.finish();
+    if (tail.length) yield tail;
+  } finally {
+    rs.destroy();
+  }
+}
+
+async function* limit(pcm: AsyncGenerator<Float32Array>, opts: AudioInputOptions): AsyncGenerator<Float32Array> {
+  const max = opts.maxDurationSec === undefined ? Infinity : opts.maxDurationSec * opts.sampleRate;
+  let total = 0;
+  for await (const chunk of pcm) {
+    if (opts.signal?.aborted) throw new CodecError('aborted', 'aborted');
+    total += chunk.length;
+    if (total > max) throw new CodecError('limit_exceeded', `audio longer than the ${opts.maxDurationSec} s limit`);
+    yield chunk;
+  }
+  if (total === 0) throw new CodecError('invalid_audio', 'input holds no audio samples');
+}

@@ -1,0 +1,145 @@
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { CodecError } from './errors.js';
+
+export const MANIFEST_FORMAT = 'tokstream-model/1';
+
+export interface TensorSpec {
+  name: string;
+  dtype: 'float32' | 'int64';
+  shape: string[];
+}
+
+export interface GraphSpec {
+  file: string;
+  sha256: string;
+  input: TensorSpec;
+  output: TensorSpec;
+  /** encoder: samples; decoder: frames */
+  leftContext: number;
+  /** encoder: samples; decoder: frames */
+  lookahead: number;
+}
+
+export interface ModelManifest {
+  format: typeof MANIFEST_FORMAT;
+  name: string;
+  version: string;
+  description?: string;
+  sampleRate: number;
+  hopLength: number;
+  numCodebooks: number;
+  codebookSize: number;
+  causal: boolean;
+  encoder: GraphSpec;
+  decoder: GraphSpec;
+  license: string;
+  provenance: Record<string, unknown>;
+}
+
+function fail(path: string, msg: string): never {
+  throw new CodecError('model_broken', `${path}: ${msg}`);
+}
+
+function int(path: string, v: unknown, field: string, min: number, max: number): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
+    fail(path, `"${field}" must be an integer in [${min}, ${max}], got ${JSON.stringify(v)}`);
+  }
+  return v;
+}
+
+function str(path: string, v: unknown, field: string): string {
+  if (typeof v !== 'string' || v.length === 0) fail(path, `"${field}" must be a non-empty string`);
+  return v;
+}
+
+function tensor(path: string, v: unknown, field: string, dtype: TensorSpec['dtype'], rank: number): TensorSpec {
+  const t = v as Partial<TensorSpec> | undefined;
+  if (!t || typeof t !== 'object') fail(path, `"${field}" missing`);
+  str(path, t.name, `${field}.name`);
+  if (t.dtype !== dtype) fail(path, `"${field}.dtype" must be ${dtype}`);
+  if (!Array.isArray(t.shape) || t.shape.length !== rank) fail(path, `"${field}.shape" must have rank ${rank}`);
+  return t as TensorSpec;
+}
+
+function graph(path: string, v: unknown, field: string, inDtype: TensorSpec['dtype'], inRank: number, outDtype: TensorSpec['dtype'], outRank: number): GraphSpec {
+  const g = v as Partial<GraphSpec> | undefined;
+  if (!g || typeof g !== 'object') fail(path, `"${field}" missing`);
+  const file = str(path, g.file, `${field}.file`);
+  if (file.includes('/') || file.includes('\\') || file.startsWith('.')) fail(path, `"${field}.file" must be a plain file name`);
+  const sha = str(path, g.sha256, `${field}.sha256`);
+  if (!/^[0-9a-f]{64}$/.test(sha)) fail(path, `"${field}.sha256" must be 64 lowercase hex digits`);
+  return {
+    file,
+    sha256: sha,
+    input: tensor(path, g.input, `${field}.input`, inDtype, inRank),
+    output: tensor(path, g.output, `${field}.output`, outDtype, outRank),
+    leftContext: int(path, g.leftContext, `${field}.leftContext`, 0, 1 << 24),
+    lookahead: int(path, g.lookahead, `${field}.lookahead`, 0, 1 << 24),
+  };
+}
+
+/** Validates a parsed manifest; `path` only labels messages. */
+export function parseManifest(json: unknown, path: string): ModelManifest {
+  const m = json as Record<string, unknown>;
+  if (!m || typeof m !== 'object') fail(path, 'manifest must be a JSON object');
+  if (m.format !== MANIFEST_FORMAT) fail(path, `"format" must be "${MANIFEST_FORMAT}"`);
+  const manifest: ModelManifest = {
+    format: MANIFEST_FORMAT,
+    name: str(path, m.name, 'name'),
+    version: str(path, m.version, 'version'),
+    description: typeof m.description === 'string' ? m.description : undefined,
+    sampleRate: int(path, m.sampleRate, 'sampleRate', 1000, 384000),
+    hopLength: int(path, m.hopLength, 'hopLength', 1, 1 << 16),
+    numCodebooks: int(path, m.numCodebooks, 'numCodebooks', 1, 64),
+    codebookSize: int(path, m.codebookSize, 'codebookSize', 2, 1 << 20),
+    causal: m.causal === true,
+    encoder: graph(path, m.encoder, 'encoder', 'float32', 2, 'int64', 3),
+    decoder: graph(path, m.decoder, 'decoder', 'int64', 3, 'float32', 2),
+    license: str(path, m.license, 'license'),
+    provenance: (m.provenance && typeof m.provenance === 'object' ? m.provenance : {}) as Record<string, unknown>,
+  };
+  if (typeof m.causal !== 'boolean') fail(path, '"causal" must be a boolean');
+  if (manifest.causal && manifest.encoder.lookahead !== 0) fail(path, 'a causal model must have encoder.lookahead 0');
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(manifest.name)) fail(path, '"name" must be 1-64 of [A-Za-z0-9._-]');
+  return manifest;
+}
+
+export async function readManifest(dir: string): Promise<ModelManifest> {
+  const path = join(dir, 'manifest.json');
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (e) {
+    throw new CodecError('model_broken', `${path}: cannot read (${(e as Error).message})`);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (e) {
+    throw new CodecError('model_broken', `${path}: invalid JSON (${(e as Error).message})`);
+  }
+  return parseManifest(json, path);
+}
+
+export function sha256File(path: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const h = createHash('sha256');
+    createReadStream(path)
+      .on('data', (d) => h.update(d))
+      .on('error', reject)
+      .on('end', () => resolve(h.digest('hex')));
+  });
+}
+
+/** Frames per second. */
+export function frameRate(m: ModelManifest): number {
+  return m.sampleRate / m.hopLength;
+}
+
+/** Bits per second when the first `codebooks` codebooks are kept. */
+export function bitrate(m: ModelManifest, codebooks: number): number {
+  return codebooks * Math.ceil(Math.log2(m.codebookSize)) * frameRate(m);
+}

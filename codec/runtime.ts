@@ -1,0 +1,53 @@
+import * as ort from 'onnxruntime-node';
+import { CodecError } from './errors.js';
+
+export type ProviderChoice = 'cpu' | 'cuda' | 'auto';
+
+export interface RuntimeOptions {
+  /** 'cuda' fails when CUDA is absent; 'auto' tries CUDA and falls back to CPU, loudly. Default 'cpu'. */
+  provider?: ProviderChoice;
+  /** Threads inside one ONNX op (0 = onnxruntime's default: one per core). */
+  intraOpThreads?: number;
+  interOpThreads?: number;
+  /** Receives human-readable notices (provider in use, fallbacks). Default: console.error. */
+  log?: (msg: string) => void;
+}
+
+export interface LoadedSession {
+  session: ort.InferenceSession;
+  provider: 'cpu' | 'cuda';
+  /** Why the provider is not the one asked for; undefined when it is. */
+  fallbackReason?: string;
+}
+
+function sessionOptions(provider: 'cpu' | 'cuda', opts: RuntimeOptions): ort.InferenceSession.SessionOptions {
+  return {
+    executionProviders: provider === 'cuda' ? ['cuda'] : ['cpu'],
+    graphOptimizationLevel: 'all',
+    intraOpNumThreads: opts.intraOpThreads ?? 0,
+    interOpNumThreads: opts.interOpThreads ?? 0,
+    logSeverityLevel: 3,
+  };
+}
+
+/** Creates a session, never silently on another provider than the caller asked for. */
+export async function createSession(path: string, opts: RuntimeOptions = {}): Promise<LoadedSession> {
+  const want = opts.provider ?? 'cpu';
+  const log = opts.log ?? ((m: string) => console.error(m));
+  if (want !== 'cpu') {
+    try {
+      const session = await ort.InferenceSession.create(path, sessionOptions('cuda', opts));
+      return { session, provider: 'cuda' };
+    } catch (e) {
+      const reason = `CUDA execution provider unavailable: ${(e as Error).message.split('\n')[0]}`;
+      if (want === 'cuda') throw new CodecError('model_broken', `${path}: ${reason}`);
+      log(`WARNING: ${reason}; running ${path} on CPU`);
+      const session = await ort.InferenceSession.create(path, sessionOptions('cpu', opts));
+      return { session, provider: 'cpu', fallbackReason: reason };
+    }
+  }
+  const session = await ort.InferenceSession.create(path, sessionOptions('cpu', opts));
+  return { session, provider: 'cpu' };
+}
+
+export { ort };

@@ -1,0 +1,119 @@
+import { CodecError } from './errors.js';
+import type { ModelManifest } from './manifest.js';
+import { SampleQueue } from './sample-queue.js';
+import type { TokenBlock } from './types.js';
+import { WindowPlanner, type Window } from './window-plan.js';
+
+/** One encoder run's worth of audio, and which of its output frames to keep. */
+export interface EncodeWindow {
+  audio: Float32Array;
+  /** absolute index of the first kept frame */
+  firstFrame: number;
+  /** index of the first kept frame within the window's output */
+  keepFrom: number;
+  keepCount: number;
+}
+
+export interface StreamEncoderOptions {
+  /** Frames emitted per window in steady state. */
+  chunkFrames: number;
+}
+
+/** Encoder context in whole frames, from the manifest. */
+export function encoderContextFrames(m: ModelManifest): { left: number; right: number } {
+  return {
+    left: Math.ceil(m.encoder.leftContext / m.hopLength),
+    right: Math.ceil(m.encoder.lookahead / m.hopLength),
+  };
+}
+
+/**
+ * Per-stream encoder state: takes model-rate mono PCM as it arrives and yields
+ * fixed-length windows whose kept frames equal one-shot encoding (see window-plan).
+ * It runs nothing itself, so a batcher can stack windows of many streams.
+ */
+export class StreamEncoder {
+  readonly hop: number;
+  readonly windowSamples: number;
+  private readonly samples = new SampleQueue();
+  private readonly plan: WindowPlanner;
+  private finished = false;
+
+  constructor(manifest: ModelManifest, opts: StreamEncoderOptions) {
+    const { left, right } = encoderContextFrames(manifest);
+    this.hop = manifest.hopLength;
+    this.plan = new WindowPlanner(left, opts.chunkFrames, right);
+    this.windowSamples = this.plan.length * this.hop;
+  }
+
+  /** Samples received so far (model rate). */
+  get samplesIn(): number {
+    return this.samples.length;
+  }
+
+  /** Frames handed out in windows so far. */
+  get framesOut(): number {
+    return this.plan.emitted;
+  }
+
+  /** Samples held in memory. */
+  get bufferedSamples(): number {
+    return this.samples.held;
+  }
+
+  push(pcm: Float32Array): EncodeWindow[] {
+    if (this.finished) throw new CodecError('invalid_argument', 'stream already finished');
+    this.samples.push(pcm);
+    return this.drain(false);
+  }
+
+  /** Ends the stream: the tail is zero-padded to a whole frame, as one-shot encoding does. */
+  finish(): EncodeWindow[] {
+    if (this.finished) return [];
+    this.finished = true;
+    return this.drain(true);
+  }
+
+  private drain(final: boolean): EncodeWindow[] {
+    const available = final ? Math.ceil(this.samples.length / this.hop) : Math.floor(this.samples.length / this.hop);
+    const out: EncodeWindow[] = [];
+    for (let w = this.plan.nextWindow(available, final); w; w = this.plan.nextWindow(available, final)) {
+      out.push(this.toWindow(w));
+    }
+    this.samples.dropBefore(this.plan.keepFrom * this.hop);
+    return out;
+  }
+
+  private toWindow(w: Window): EncodeWindow {
+    return {
+      audio: this.samples.read(w.start * this.hop, w.end * this.hop),
+      firstFrame: w.emitStart,
+      keepFrom: w.emitStart - w.start,
+      keepCount: w.emitEnd - w.emitStart,
+    };
+  }
+}
+
+/** Frames [from, from+count) of the first `codebooks` codebooks of a block. */
+export function sliceTokens(block: TokenBlock, from: number, count: number, codebooks = block.numCodebooks): TokenBlock {
+  const codes = new Int32Array(codebooks * count);
+  for (let k = 0; k < codebooks; k++) {
+    const src = k * block.numFrames + from;
+    codes.set(block.codes.subarray(src, src + count), k * count);
+  }
+  return { numCodebooks: codebooks, numFrames: count, codes };
+}
+
+/** Joins blocks with the same codebook count along time. */
+export function concatTokens(blocks: TokenBlock[], numCodebooks?: number): TokenBlock {
+  const k = numCodebooks ?? blocks[0]?.numCodebooks ?? 0;
+  const frames = blocks.reduce((s, b) => s + b.numFrames, 0);
+  const codes = new Int32Array(k * frames);
+  let t = 0;
+  for (const b of blocks) {
+    if (b.numCodebooks !== k) throw new CodecError('invalid_tokens', `codebook count ${b.numCodebooks} != ${k}`);
+    for (let c = 0; c < k; c++) codes.set(b.codes.subarray(c * b.numFrames, (c + 1) * b.numFrames), c * frames + t);
+    t += b.numFrames;
+  }
+  return { numCodebooks: k, numFrames: frames, codes };
+}

@@ -1,0 +1,65 @@
+/**
+ * Plans fixed-length windows over a sequence that grows at its end, so that each
+ * unit (a token frame) is computed once with at least `left` units of context
+ * before it and `right` after it, and every window but a short signal's only one
+ * has the same length (so windows of many streams can share one batched run).
+ *
+ * Units: frames. The first window starts at 0 and later ones start at least
+ * `left` units before what they emit, so results equal one-shot processing
+ * whenever left/right cover the true receptive field.
+ */
+export interface Window {
+  /** first unit fed to the model */
+  start: number;
+  /** one past the last unit fed */
+  end: number;
+  /** first unit kept */
+  emitStart: number;
+  /** one past the last unit kept */
+  emitEnd: number;
+}
+
+export class WindowPlanner {
+  readonly left: number;
+  readonly right: number;
+  readonly chunk: number;
+  readonly length: number;
+  private next = 0;
+
+  constructor(left: number, chunk: number, right: number) {
+    if (chunk < 1) throw new RangeError('chunk must be >= 1 unit');
+    this.left = left;
+    this.chunk = chunk;
+    this.right = right;
+    this.length = left + chunk + right;
+  }
+
+  /** Units emitted so far. */
+  get emitted(): number {
+    return this.next;
+  }
+
+  /** Oldest unit any future window can read: what a caller must keep buffered. */
+  get keepFrom(): number {
+    return Math.max(0, this.next - this.length);
+  }
+
+  /**
+   * Next window computable when `available` units exist; `final` means no more
+   * will come (the last window then ends at `available`). Null when none is ready.
+   */
+  nextWindow(available: number, final: boolean): Window | null {
+    const a = this.next;
+    if (a >= available) return null;
+    const end = Math.max(this.length, a + this.chunk + this.right);
+    if (end <= available) {
+      const w = { start: end - this.length, end, emitStart: a, emitEnd: end - this.right };
+      this.next = w.emitEnd;
+      return w;
+    }
+    if (!final) return null;
+    const w = { start: Math.max(0, available - this.length), end: available, emitStart: a, emitEnd: available };
+    this.next = available;
+    return w;
+  }
+}
