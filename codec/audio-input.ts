@@ -22,6 +22,10 @@ export interface AudioInput {
   /** Rate and channel count of the source, where known before decoding (WAV). */
   sourceRate?: number;
   sourceChannels?: number;
+  /** Duration when the container states it up front (WAV with a data size). */
+  durationSec?: number;
+  /** Samples read so far at the source rate (WAV), or at `sampleRate` (ffmpeg, which resamples itself). */
+  sourceSamples(): number;
   /** Mono float32 at `sampleRate`, in order, memory bounded by chunk size. */
   pcm: AsyncGenerator<Float32Array>;
 }
@@ -54,8 +58,9 @@ export async function openAudio(source: { path: string } | { stream: Readable },
 
   if (looksLikeWav(first)) {
     const wav = await decodeWavStream(it, first);
-    const pcm = limit(resampled(wav.pcm, wav.sampleRate, opts.sampleRate), opts);
-    return { reader: 'wav', sourceRate: wav.sampleRate, sourceChannels: wav.channels, pcm };
+    const counter = counted(wav.pcm);
+    const pcm = limit(resampled(counter.pcm, wav.sampleRate, opts.sampleRate), opts);
+    return { reader: 'wav', sourceRate: wav.sampleRate, sourceChannels: wav.channels, durationSec: wav.durationSec, sourceSamples: counter.count, pcm };
   }
   // ffmpeg reads the file itself where it can seek (mp4/m4a need that); otherwise the bytes are piped
   const { PassThrough } = await import('node:stream');
@@ -69,8 +74,8 @@ export async function openAudio(source: { path: string } | { stream: Readable },
     void pipeRest(it, pass);
     input = { stream: pass };
   }
-  const pcm = ffmpegDecode(input, { sampleRate: opts.sampleRate, signal: opts.signal, timeoutMs: opts.ffmpegTimeoutMs });
-  return { reader: 'ffmpeg', pcm: limit(checked(pcm), opts) };
+  const counter = counted(ffmpegDecode(input, { sampleRate: opts.sampleRate, signal: opts.signal, timeoutMs: opts.ffmpegTimeoutMs }));
+  return { reader: 'ffmpeg', sourceSamples: counter.count, pcm: limit(checked(counter.pcm), opts) };
 }
 
 async function pipeRest(it: AsyncIterator<Buffer>, out: import('node:stream').PassThrough): Promise<void> {
@@ -83,6 +88,17 @@ async function pipeRest(it: AsyncIterator<Buffer>, out: import('node:stream').Pa
   } catch (e) {
     out.destroy(e as Error);
   }
+}
+
+function counted(pcm: AsyncGenerator<Float32Array>): { pcm: AsyncGenerator<Float32Array>; count: () => number } {
+  let n = 0;
+  async function* gen(): AsyncGenerator<Float32Array> {
+    for await (const chunk of pcm) {
+      n += chunk.length;
+      yield chunk;
+    }
+  }
+  return { pcm: gen(), count: () => n };
 }
 
 async function* checked(pcm: AsyncGenerator<Float32Array>): AsyncGenerator<Float32Array> {

@@ -75,7 +75,7 @@ export function packCodes(src: Int32Array, w: Window, bits: number, dst: Uint8Ar
 export function unpackCodes(src: Uint8Array, srcOffset: number, bits: number, dst: Int32Array, w: Window): number {
   const wide = bits > 24;
   const lowBits = wide ? 16 : bits;
-  const lowMask = lowBits === 31 ? 0x7fffffff : (1 << lowBits) - 1;
+  const lowMask = (1 << lowBits) - 1;
   const highBits = bits - 16;
   const highMask = (1 << highBits) - 1;
   let acc = 0;
@@ -99,7 +99,7 @@ export function unpackCodes(src: Uint8Array, srcOffset: number, bits: number, ds
           acc |= src[i++] << pending;
           pending += 8;
         }
-        v = (v | ((acc & highMask) << 16)) >>> 0;
+        v |= (acc & highMask) << 16;
         acc >>>= highBits;
         pending -= highBits;
       }

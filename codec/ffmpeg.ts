@@ -50,6 +50,8 @@ export async function* ffmpegDecode(source: AudioSource, opts: FfmpegDecodeOptio
   const { input, inputOptions, outputOptions } = ffmpegDecodeArgs(source, opts.sampleRate);
   let stderr = '';
   let failure: Error | undefined;
+  let exited!: () => void;
+  const exit = new Promise<void>((r) => (exited = r));
   const cmd = ffmpeg(input, { timeout: Math.ceil((opts.timeoutMs ?? 600_000) / 1000) })
     .inputOptions(inputOptions)
     .outputOptions(outputOptions)
@@ -58,7 +60,9 @@ export async function* ffmpegDecode(source: AudioSource, opts: FfmpegDecodeOptio
     })
     .on('error', (e: Error) => {
       failure = e;
-    });
+      exited();
+    })
+    .on('end', () => exited());
   const out = cmd.pipe() as Readable;
   const onAbort = () => cmd.kill('SIGKILL');
   opts.signal?.addEventListener('abort', onAbort, { once: true });
@@ -73,10 +77,10 @@ export async function* ffmpegDecode(source: AudioSource, opts: FfmpegDecodeOptio
         yield toMonoFloat(whole, 'f32le', 1);
       }
     }
-    await new Promise((r) => setImmediate(r)); // let a late 'error' land
+    await exit; // the exit status decides between "ended" and "failed"
     if (opts.signal?.aborted) throw new CodecError('aborted', 'decoding aborted');
     if (failure) throw describe(failure, stderr, produced);
-    if (!produced) throw new CodecError('undecodable_audio', 'no audio samples in input' + (stderr ? `: ${firstLine(stderr)}` : ''));
+    if (!produced) throw describe(new Error('no audio samples in input'), stderr, false);
   } finally {
     opts.signal?.removeEventListener('abort', onAbort);
     cmd.kill('SIGKILL'); // no-op when it already exited

@@ -143,3 +143,11 @@ export function frameRate(m: ModelManifest): number {
 export function bitrate(m: ModelManifest, codebooks: number): number {
   return codebooks * Math.ceil(Math.log2(m.codebookSize)) * frameRate(m);
 }
+
+/**
+ * Identity of a model's token space: sha256 over both graphs' hashes. Token
+ * files record it so that decoding with any other model is refused.
+ */
+export function modelHash(m: ModelManifest): string {
+  return createHash('sha256').update(`${m.encoder.sha256}:${m.decoder.sha256}`).digest('hex');
+}

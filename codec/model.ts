@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { CodecError } from './errors.js';
-import { readManifest, sha256File, type ModelManifest } from './manifest.js';
+import { modelHash, readManifest, sha256File, type ModelManifest } from './manifest.js';
 import { createSession, ort, type LoadedSession, type RuntimeOptions } from './runtime.js';
 import { StreamDecoder, validateTokens, type DecodeWindow } from './stream-decoder.js';
 import { StreamEncoder, concatTokens, sliceTokens, type EncodeWindow } from './stream-encoder.js';
@@ -56,6 +56,11 @@ export class CodecModel {
 
   get name(): string {
     return this.manifest.name;
+  }
+
+  /** Identity of the token space (see modelHash); what .tok files record. */
+  get hash(): string {
+    return modelHash(this.manifest);
   }
 
   /** Execution provider actually in use ("cpu" or "cuda"). */

@@ -80,6 +80,16 @@ export class StreamDecoder {
     return this.drain(true);
   }
 
+  /** Windows for every frame whose lookahead has arrived (a partial chunk), exact; the stream goes on. */
+  flush(): DecodeWindow[] {
+    if (this.finished) return [];
+    const out = this.drain(false);
+    const w = this.plan.flushWindow(this.framesIn);
+    if (w) out.push(this.toWindow(w));
+    for (const r of this.rows) r.dropBefore(this.plan.keepFrom);
+    return out;
+  }
+
   private drain(final: boolean): DecodeWindow[] {
     const out: DecodeWindow[] = [];
     const available = this.framesIn;

@@ -74,6 +74,19 @@ export class StreamEncoder {
     return this.drain(true);
   }
 
+  /**
+   * Windows for every whole frame received so far whose lookahead has arrived (a partial
+   * chunk): kept frames still equal one-shot encoding; the stream goes on afterwards.
+   */
+  flush(): EncodeWindow[] {
+    if (this.finished) return [];
+    const out = this.drain(false);
+    const w = this.plan.flushWindow(Math.floor(this.samples.length / this.hop));
+    if (w) out.push(this.toWindow(w));
+    this.samples.dropBefore(this.plan.keepFrom * this.hop);
+    return out;
+  }
+
   private drain(final: boolean): EncodeWindow[] {
     const available = final ? Math.ceil(this.samples.length / this.hop) : Math.floor(this.samples.length / this.hop);
     const out: EncodeWindow[] = [];

@@ -76,6 +76,8 @@ function wavEncoding(format: number | undefined, bits: number): PcmEncoding {
 export interface DecodedStream {
   sampleRate: number;
   channels: number;
+  /** From the declared data size; undefined for live streams that declare none. */
+  durationSec?: number;
   pcm: AsyncGenerator<Float32Array>;
 }
 
@@ -110,7 +112,8 @@ export async function decodeWavStream(bytes: AsyncIterator<Uint8Array>, first: B
       chunk = r.value;
     }
   }
-  return { sampleRate: info.sampleRate, channels, pcm: frames() };
+  const durationSec = Number.isFinite(declared) ? declared / (channels * BYTES_PER_SAMPLE[encoding]) / info.sampleRate : undefined;
+  return { sampleRate: info.sampleRate, channels, durationSec, pcm: frames() };
 }
 
 /** A WAV file (mono or interleaved, float32 samples written as 16-bit PCM or 32-bit float). */
@@ -119,23 +122,4 @@ export function encodeWav(pcm: Float32Array, sampleRate: number, bits: '16' | '3
   wav.fromScratch(1, sampleRate, '32f', pcm);
   if (bits === '16') wav.toBitDepth('16');
   return Buffer.from(wav.toBuffer());
-}
-
-/** A streaming WAV header for a known number of 16-bit mono samples. */
-export function wavHeaderS16(sampleRate: number, samples: number): Buffer {
-  const h = Buffer.alloc(44);
-  const dataBytes = samples * 2;
-  h.write('RIFF', 0, 'latin1');
-  h.writeUInt32LE(Math.min(0xffffffff, 36 + dataBytes), 4);
-  h.write('WAVEfmt ', 8, 'latin1');
-  h.writeUInt32LE(16, 16);
-  h.writeUInt16LE(1, 20);
-  h.writeUInt16LE(1, 22);
-  h.writeUInt32LE(sampleRate, 24);
-  h.writeUInt32LE(sampleRate * 2, 28);
-  h.writeUInt16LE(2, 32);
-  h.writeUInt16LE(16, 34);
-  h.write('data', 36, 'latin1');
-  h.writeUInt32LE(Math.min(0xffffffff, dataBytes), 40);
-  return h;
 }

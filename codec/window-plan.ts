@@ -62,4 +62,17 @@ export class WindowPlanner {
     this.next = available;
     return w;
   }
+
+  /**
+   * Flush: after nextWindow() has returned null, one window emitting every unit whose right
+   * context is already there (a partial chunk), with full context, so results stay exact and
+   * later windows continue where it stopped. Null when nothing is pending.
+   */
+  flushWindow(available: number): Window | null {
+    const emitEnd = available - this.right;
+    if (emitEnd <= this.next) return null;
+    const w = { start: Math.max(0, available - this.length), end: available, emitStart: this.next, emitEnd };
+    this.next = emitEnd;
+    return w;
+  }
 }

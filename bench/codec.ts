@@ -1,0 +1,55 @@
+/**
+ * Speed of the default codec in onnxruntime-node: encode and decode of 10 s of
+ * speech on one thread (x real time), and the batching gain of stacking windows.
+ *   npm run bench:codec [-- --model models/default --threads 1]
+ */
+import { CodecModel, StreamEncoder } from '../codec/index.js';
+import { execFileSync } from 'node:child_process';
+
+function arg(name: string, fallback: string): string {
+  const i = process.argv.indexOf(name);
+  return i > 0 ? process.argv[i + 1] : fallback;
+}
+
+function speech(seconds: number, rate: number): Float32Array {
+  const text = 'Speech for the codec benchmark. The quick brown fox jumps over the lazy dog, again and again.';
+  const wav = execFileSync('sh', ['-c', `espeak-ng -v en-us --stdout "${text}" | ffmpeg -v error -stream_loop -1 -i - -t ${seconds} -ar ${rate} -ac 1 -f f32le -`], { maxBuffer: 1 << 28 });
+  return new Float32Array(wav.buffer, wav.byteOffset, wav.byteLength / 4).slice();
+}
+
+async function timeIt(fn: () => Promise<unknown>, reps = 5): Promise<number> {
+  await fn(); // warm-up
+  const times: number[] = [];
+  for (let i = 0; i < reps; i++) {
+    const t0 = performance.now();
+    await fn();
+    times.push(performance.now() - t0);
+  }
+  return times.sort((a, b) => a - b)[Math.floor(reps / 2)] / 1000; // median seconds
+}
+
+const dir = arg('--model', 'models/default');
+const threads = Number(arg('--threads', '1'));
+const model = await CodecModel.load(dir, { intraOpThreads: threads, interOpThreads: 1 });
+const m = model.manifest;
+const seconds = 10;
+const pcm = speech(seconds, m.sampleRate);
+const tokens = await model.encode(pcm, m.sampleRate);
+
+console.log(`model ${m.name} ${m.version}, ${model.provider.toUpperCase()}, ${threads} intra-op thread(s), ${seconds} s input`);
+const encS = await timeIt(() => model.encode(pcm, m.sampleRate, { chunkFrames: 1 << 20 }));
+const decS = await timeIt(() => model.decode(tokens, { chunkFrames: 1 << 20 }));
+console.log(`one-shot encode  ${(seconds / encS).toFixed(1)}x real time  (${(encS * 1000).toFixed(0)} ms)`);
+console.log(`one-shot decode  ${(seconds / decS).toFixed(1)}x real time  (${(decS * 1000).toFixed(0)} ms)`);
+
+// Streaming-sized windows (80 ms chunks), batch 1 vs stacked: what the server's batcher gains.
+const enc = new StreamEncoder(m, { chunkFrames: 6 });
+const windows = [...enc.push(pcm), ...enc.finish()].filter((w) => w.audio.length === enc.windowSamples);
+for (const batch of [1, 8, 32]) {
+  const s = await timeIt(async () => {
+    for (let i = 0; i + batch <= windows.length; i += batch) await model.encodeBatch(windows.slice(i, i + batch).map((w) => w.audio));
+  }, 3);
+  const audioS = (Math.floor(windows.length / batch) * batch * 6 * m.hopLength) / m.sampleRate;
+  console.log(`streaming windows (80 ms, context included), batch ${String(batch).padStart(2)}: encode ${(audioS / s).toFixed(1)}x real time`);
+}
+await model.release();

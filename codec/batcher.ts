@@ -1,0 +1,433 @@
+/**
+ * Dynamic batcher: ONE per model, shared by every user of that model in the process
+ * (WebSocket streams, HTTP bulk jobs). Ready windows of many streams with equal tensor
+ * shapes are stacked into one ONNX run.
+ *
+ * API
+ *   const batcher = new ModelBatcher(model, { maxBatch: 16, maxWaitMs: 4, bulkShare: 0.5 });
+ *   // a StreamEncoder window -> its kept frames, first `codebooks` codebooks
+ *   const tokens: TokenBlock = await batcher.submitEncode(window, { priority: 'realtime', streamId, signal, codebooks });
+ *   // a StreamDecoder window -> its kept model-rate samples
+ *   const pcm: Float32Array = await batcher.submitDecode(window, { priority: 'bulk', streamId, signal });
+ *   batcher.dropStream(streamId);   // rejects (CodecError 'aborted') everything still queued for a stream
+ *   batcher.stats();                // queue lengths, runs in flight (for metrics and admission)
+ *   await batcher.close();          // rejects queued work, waits for runs in flight
+ *
+ * Scheduling
+ * - Two priority classes. 'realtime' work always goes first. 'bulk' work fills the slots a
+ *   realtime batch leaves free (same shape), or runs alone when no realtime work is queued; while
+ *   realtime work was seen within the last `shareWindowMs`, bulk runs may take at most `bulkShare`
+ *   of the model's wall time over that window. With no realtime traffic bulk gets the whole model.
+ *   Keep bulk windows short (a bulk run delays realtime work by at most one run).
+ * - Fairness: each stream has its own FIFO; a batch takes the head of each stream in round-robin
+ *   order (one window per stream), and a second window of the same stream only when the first pass
+ *   left slots free. The batch's shape is that of the oldest waiting head, so no shape starves.
+ * - A batch starts when it is full (`maxBatch`) or its oldest window has waited `maxWaitMs`.
+ * - Results are delivered by promise; nothing here waits on a consumer, so a slow or stuck stream
+ *   never delays the others. An aborted `signal` (disconnect) drops that window from the queue;
+ *   a window already running finishes and its result is discarded by the caller.
+ * - Token validity is the caller's job (StreamDecoder.push validates): one stream's bad codes
+ *   must never fail a shared batch.
+ */
+import { CodecError } from './errors.js';
+import type { ModelManifest } from './manifest.js';
+import type { DecodeWindow } from './stream-decoder.js';
+import { sliceTokens, type EncodeWindow } from './stream-encoder.js';
+import type { TokenBlock } from './types.js';
+
+export type Priority = 'realtime' | 'bulk';
+
+export interface SubmitOptions {
+  priority?: Priority;
+  /** Fairness and cancellation unit: one stream, one HTTP job. */
+  streamId: string;
+  signal?: AbortSignal;
+}
+
+export interface EncodeSubmitOptions extends SubmitOptions {
+  /** Keep the first N codebooks (default: all). */
+  codebooks?: number;
+}
+
+/** What the batcher needs from a model (CodecModel satisfies it). */
+export interface BatchModel {
+  readonly manifest: ModelManifest;
+  encodeBatch(audio: Float32Array[]): Promise<TokenBlock[]>;
+  decodeBatch(blocks: TokenBlock[]): Promise<Float32Array[]>;
+}
+
+export interface BatcherOptions {
+  /** Most windows in one ONNX run (default 16). */
+  maxBatch?: number;
+  /** Longest a ready window waits for company before its batch starts (default 4 ms). */
+  maxWaitMs?: number;
+  /** ONNX runs in flight at once (default 1: on CPU one run already uses every core). */
+  maxConcurrent?: number;
+  /** Share of wall time bulk runs may take while realtime work is around (default 0.5). */
+  bulkShare?: number;
+  /** Most bulk windows in one run (default maxBatch). */
+  bulkMaxBatch?: number;
+  /** Window over which the bulk share is measured (default 2000 ms). */
+  shareWindowMs?: number;
+  /** Most windows queued per class; beyond it submit rejects with 'limit_exceeded' (default 4096). */
+  maxQueued?: number;
+  /** Called after every run (metrics). */
+  onBatch?: (info: BatchInfo) => void;
+}
+
+export interface BatchInfo {
+  kind: 'encode' | 'decode';
+  size: number;
+  realtime: number;
+  bulk: number;
+  runMs: number;
+  /** Per window: its class and how long it queued. */
+  waits: { priority: Priority; ms: number }[];
+  /** Model-rate audio seconds the run covered (kept part). */
+  audioSec: number;
+  error?: string;
+}
+
+export interface BatcherStats {
+  queuedRealtime: number;
+  queuedBulk: number;
+  inFlight: number;
+  streams: number;
+  /** Moving average of realtime queue wait (ms): an admission signal. */
+  realtimeWaitMs: number;
+}
+
+interface Job {
+  kind: 'encode' | 'decode';
+  key: string;
+  priority: Priority;
+  streamId: string;
+  enqueuedAt: number;
+  keptSamples: number;
+  run: (out: TokenBlock | Float32Array) => unknown;
+  input: Float32Array | TokenBlock;
+  resolve: (v: never) => void;
+  reject: (e: Error) => void;
+  detach: () => void;
+}
+
+/** Per-class queues: one FIFO per stream, visited round-robin. */
+class FairQueue {
+  private readonly streams = new Map<string, Job[]>();
+  private order: string[] = [];
+  private cursor = 0;
+  size = 0;
+
+  push(job: Job): void {
+    let q = this.streams.get(job.streamId);
+    if (!q) {
+      q = [];
+      this.streams.set(job.streamId, q);
+      this.order.push(job.streamId);
+    }
+    q.push(job);
+    this.size++;
+  }
+
+  remove(job: Job): boolean {
+    const q = this.streams.get(job.streamId);
+    const i = q ? q.indexOf(job) : -1;
+    if (!q || i < 0) return false;
+    q.splice(i, 1);
+    this.size--;
+    if (q.length === 0) this.forget(job.streamId);
+    return true;
+  }
+
+  removeStream(streamId: string): Job[] {
+    const q = this.streams.get(streamId) ?? [];
+    this.size -= q.length;
+    this.forget(streamId);
+    return q;
+  }
+
+  get streamCount(): number {
+    return this.streams.size;
+  }
+
+  /** The head that has waited longest. */
+  oldestHead(): Job | undefined {
+    let best: Job | undefined;
+    for (const q of this.streams.values()) if (!best || q[0].enqueuedAt < best.enqueuedAt) best = q[0];
+    return best;
+  }
+
+  countKey(key: string, limit: number): number {
+    let n = 0;
+    for (const q of this.streams.values()) {
+      for (const j of q) {
+        if (j.key === key && ++n >= limit) return n;
+      }
+    }
+    return n;
+  }
+
+  /** Takes up to `room` jobs with `key`: stream heads in round-robin order, then further passes. */
+  take(key: string, room: number): Job[] {
+    const out: Job[] = [];
+    if (room <= 0 || this.order.length === 0) return out;
+    let progress = true;
+    let lastServed = -1;
+    while (out.length < room && progress) {
+      progress = false;
+      const n = this.order.length;
+      for (let step = 0; step < n && out.length < room; step++) {
+        const idx = (this.cursor + step) % n;
+        const q = this.streams.get(this.order[idx])!;
+        if (q.length > 0 && q[0].key === key) {
+          out.push(q.shift()!);
+          this.size--;
+          lastServed = idx;
+          progress = true;
+        }
+      }
+    }
+    if (lastServed >= 0) this.cursor = lastServed + 1;
+    for (const id of [...this.order]) if (this.streams.get(id)!.length === 0) this.forget(id);
+    return out;
+  }
+
+  private forget(streamId: string): void {
+    const i = this.order.indexOf(streamId);
+    this.streams.delete(streamId);
+    if (i < 0) return;
+    this.order.splice(i, 1);
+    if (i < this.cursor) this.cursor--;
+    if (this.cursor >= this.order.length) this.cursor = 0;
+  }
+
+  *all(): Iterable<Job> {
+    for (const q of this.streams.values()) yield* q;
+  }
+}
+
+const now = () => performance.now();
+
+export class ModelBatcher {
+  readonly maxBatch: number;
+  readonly maxWaitMs: number;
+  private readonly maxConcurrent: number;
+  private readonly bulkShare: number;
+  private readonly bulkMaxBatch: number;
+  private readonly shareWindowMs: number;
+  private readonly maxQueued: number;
+  private readonly onBatch?: (info: BatchInfo) => void;
+  private readonly queues: Record<Priority, FairQueue> = { realtime: new FairQueue(), bulk: new FairQueue() };
+  private readonly running = new Set<Promise<void>>();
+  /** Recent runs: when they ended, how long they took, how much of it was bulk work. */
+  private history: { end: number; ms: number; bulkMs: number }[] = [];
+  private lastRealtimeAt = -Infinity;
+  private timer: NodeJS.Timeout | undefined;
+  private waitEma = 0;
+  private closed = false;
+
+  constructor(private readonly model: BatchModel, opts: BatcherOptions = {}) {
+    this.maxBatch = positiveInt(opts.maxBatch ?? 16, 'maxBatch');
+    this.maxWaitMs = Math.max(0, opts.maxWaitMs ?? 4);
+    this.maxConcurrent = positiveInt(opts.maxConcurrent ?? 1, 'maxConcurrent');
+    this.bulkShare = Math.min(1, Math.max(0, opts.bulkShare ?? 0.5));
+    this.bulkMaxBatch = positiveInt(opts.bulkMaxBatch ?? this.maxBatch, 'bulkMaxBatch');
+    this.shareWindowMs = Math.max(1, opts.shareWindowMs ?? 2000);
+    this.maxQueued = positiveInt(opts.maxQueued ?? 4096, 'maxQueued');
+    this.onBatch = opts.onBatch;
+  }
+
+  get manifest(): ModelManifest {
+    return this.model.manifest;
+  }
+
+  submitEncode(window: EncodeWindow, opts: EncodeSubmitOptions): Promise<TokenBlock> {
+    const codebooks = opts.codebooks ?? this.model.manifest.numCodebooks;
+    return this.enqueue<TokenBlock>('encode', `e${window.audio.length}`, window.audio, window.keepCount * this.model.manifest.hopLength, opts, (out) =>
+      sliceTokens(out as TokenBlock, window.keepFrom, window.keepCount, codebooks),
+    );
+  }
+
+  submitDecode(window: DecodeWindow, opts: SubmitOptions): Promise<Float32Array> {
+    const t = window.tokens;
+    return this.enqueue<Float32Array>('decode', `d${t.numCodebooks}x${t.numFrames}`, t, window.keepCount, opts, (out) =>
+      (out as Float32Array).subarray(window.keepFrom, window.keepFrom + window.keepCount),
+    );
+  }
+
+  /** Rejects everything queued for a stream (it went away). */
+  dropStream(streamId: string): number {
+    let n = 0;
+    for (const q of Object.values(this.queues)) {
+      for (const job of q.removeStream(streamId)) {
+        job.detach();
+        job.reject(new CodecError('aborted', `stream ${streamId} went away`));
+        n++;
+      }
+    }
+    return n;
+  }
+
+  stats(): BatcherStats {
+    const ids = new Set<string>();
+    for (const q of Object.values(this.queues)) for (const j of q.all()) ids.add(j.streamId);
+    return {
+      queuedRealtime: this.queues.realtime.size,
+      queuedBulk: this.queues.bulk.size,
+      inFlight: this.running.size,
+      streams: ids.size,
+      realtimeWaitMs: this.waitEma,
+    };
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    clearTimeout(this.timer);
+    for (const q of Object.values(this.queues)) {
+      for (const job of [...q.all()]) {
+        q.remove(job);
+        job.detach();
+        job.reject(new CodecError('aborted', 'batcher closed'));
+      }
+    }
+    await Promise.allSettled([...this.running]);
+  }
+
+  private enqueue<T>(
+    kind: Job['kind'],
+    key: string,
+    input: Job['input'],
+    keptSamples: number,
+    opts: SubmitOptions,
+    run: (out: TokenBlock | Float32Array) => T,
+  ): Promise<T> {
+    const priority = opts.priority ?? 'realtime';
+    if (this.closed) return Promise.reject(new CodecError('aborted', 'batcher closed'));
+    if (opts.signal?.aborted) return Promise.reject(new CodecError('aborted', 'aborted'));
+    if (priority !== 'realtime' && priority !== 'bulk') return Promise.reject(new CodecError('invalid_argument', `unknown priority ${priority}`));
+    const queue = this.queues[priority];
+    if (queue.size >= this.maxQueued) {
+      return Promise.reject(new CodecError('limit_exceeded', `model ${this.model.manifest.name}: ${queue.size} ${priority} windows queued (limit ${this.maxQueued})`));
+    }
+    return new Promise<T>((resolve, reject) => {
+      const job: Job = {
+        kind, key, priority, input, keptSamples, run,
+        streamId: opts.streamId,
+        enqueuedAt: now(),
+        resolve: resolve as (v: never) => void,
+        reject,
+        detach: () => opts.signal?.removeEventListener('abort', onAbort),
+      };
+      const onAbort = () => {
+        if (queue.remove(job)) reject(new CodecError('aborted', 'aborted'));
+      };
+      opts.signal?.addEventListener('abort', onAbort, { once: true });
+      if (priority === 'realtime') this.lastRealtimeAt = job.enqueuedAt;
+      queue.push(job);
+      this.pump();
+    });
+  }
+
+  /** Starts every batch that is due; otherwise arms a timer for the next one. */
+  private pump(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    let nextCheck = Infinity;
+    while (!this.closed && this.running.size < this.maxConcurrent) {
+      const t = now();
+      const plan = this.planBatch(t);
+      if (plan.jobs) {
+        this.start(plan.jobs);
+        continue;
+      }
+      nextCheck = plan.retryInMs;
+      break;
+    }
+    if (Number.isFinite(nextCheck) && this.running.size < this.maxConcurrent) {
+      this.timer = setTimeout(() => this.pump(), Math.max(0, Math.ceil(nextCheck)));
+    }
+  }
+
+  private planBatch(t: number): { jobs?: Job[]; retryInMs: number } {
+    const rt = this.queues.realtime;
+    const bulk = this.queues.bulk;
+    const head = rt.oldestHead();
+    if (head) {
+      const waited = t - head.enqueuedAt;
+      if (waited < this.maxWaitMs && rt.countKey(head.key, this.maxBatch) < this.maxBatch) return { retryInMs: this.maxWaitMs - waited };
+      const jobs = rt.take(head.key, this.maxBatch);
+      const room = Math.min(this.maxBatch - jobs.length, this.bulkMaxBatch);
+      if (room > 0 && bulk.size > 0 && this.bulkAllowed(t)) jobs.push(...bulk.take(head.key, room));
+      return { jobs, retryInMs: Infinity };
+    }
+    const bhead = bulk.oldestHead();
+    if (!bhead) return { retryInMs: Infinity };
+    if (!this.bulkAllowed(t)) return { retryInMs: 5 };
+    const waited = t - bhead.enqueuedAt;
+    if (waited < this.maxWaitMs && bulk.countKey(bhead.key, this.bulkMaxBatch) < this.bulkMaxBatch) return { retryInMs: this.maxWaitMs - waited };
+    return { jobs: bulk.take(bhead.key, this.bulkMaxBatch), retryInMs: Infinity };
+  }
+
+  /** Bulk may run unless realtime work is around and bulk already had its share of recent wall time. */
+  private bulkAllowed(t: number): boolean {
+    const since = t - this.shareWindowMs;
+    this.history = this.history.filter((h) => h.end > since);
+    if (this.lastRealtimeAt < since) return true;
+    const bulkMs = this.history.reduce((s, h) => s + h.bulkMs, 0);
+    return bulkMs < this.bulkShare * this.shareWindowMs;
+  }
+
+  private start(jobs: Job[]): void {
+    const p = this.runBatch(jobs).finally(() => {
+      this.running.delete(p);
+      this.pump();
+    });
+    this.running.add(p);
+  }
+
+  private async runBatch(jobs: Job[]): Promise<void> {
+    const t0 = now();
+    for (const j of jobs) j.detach();
+    const kind = jobs[0].kind;
+    let outputs: (TokenBlock | Float32Array)[] | undefined;
+    let error: Error | undefined;
+    try {
+      outputs =
+        kind === 'encode'
+          ? await this.model.encodeBatch(jobs.map((j) => j.input as Float32Array))
+          : await this.model.decodeBatch(jobs.map((j) => j.input as TokenBlock));
+    } catch (e) {
+      error = e instanceof Error ? e : new Error(String(e));
+    }
+    const runMs = now() - t0;
+    const bulkCount = jobs.filter((j) => j.priority === 'bulk').length;
+    this.history.push({ end: now(), ms: runMs, bulkMs: (runMs * bulkCount) / jobs.length });
+    const waits = jobs.map((j) => ({ priority: j.priority, ms: t0 - j.enqueuedAt }));
+    for (const w of waits) if (w.priority === 'realtime') this.waitEma = 0.9 * this.waitEma + 0.1 * w.ms;
+    jobs.forEach((j, i) => {
+      if (error || !outputs) j.reject(error!);
+      else {
+        try {
+          j.resolve(j.run(outputs[i]) as never);
+        } catch (e) {
+          j.reject(e as Error);
+        }
+      }
+    });
+    this.onBatch?.({
+      kind,
+      size: jobs.length,
+      realtime: jobs.length - bulkCount,
+      bulk: bulkCount,
+      runMs,
+      waits,
+      audioSec: jobs.reduce((s, j) => s + j.keptSamples, 0) / this.model.manifest.sampleRate,
+      error: error?.message,
+    });
+  }
+}
+
+function positiveInt(v: number, name: string): number {
+  if (!Number.isInteger(v) || v < 1) throw new CodecError('invalid_argument', `${name} must be a positive integer, got ${v}`);
+  return v;
+}

@@ -1,0 +1,153 @@
+import { Worker } from 'node:worker_threads';
+import { CodecError, type CodecErrorCode } from '../codec/errors.js';
+import { readManifest, type ModelManifest } from '../codec/manifest.js';
+import type { ProviderChoice } from '../codec/runtime.js';
+import { sliceTokens } from '../codec/stream-encoder.js';
+import type { TokenBlock } from '../codec/types.js';
+import type { EncodeReply, EncodeRequest, EncoderWorkerData, WorkerHello } from './encoder-worker.js';
+
+export interface EncoderPoolOptions {
+  modelDir: string;
+  /** encoder sessions, one worker thread each */
+  workers: number;
+  /** intra-op threads per session */
+  threads: number;
+  provider: ProviderChoice;
+  /** most windows stacked into one ONNX run */
+  batch: number;
+}
+
+interface Pending {
+  audio: Float32Array;
+  keepFrom: number;
+  keepCount: number;
+  codebooks: number;
+  resolve: (b: TokenBlock) => void;
+  reject: (e: Error) => void;
+}
+
+interface Slot {
+  worker: Worker;
+  inFlight: Map<number, Pending[]>;
+}
+
+/** Batches kept queued per session so it never waits for the main thread between runs. */
+const IN_FLIGHT_PER_WORKER = 2;
+
+/**
+ * Dynamic batcher in front of N encoder sessions (worker threads). Windows of
+ * many items queue here; a free session takes up to `batch` windows of the same
+ * length (the oldest window decides the length) in one ONNX run.
+ */
+export class EncoderPool {
+  private readonly queue: Pending[] = [];
+  private readonly slots: Slot[] = [];
+  private nextId = 0;
+  private broken: Error | undefined;
+  /** windows and ONNX runs so far (for benchmarks and logs) */
+  windows = 0;
+  runs = 0;
+
+  private constructor(readonly manifest: ModelManifest, private readonly batch: number, readonly provider: 'cpu' | 'cuda', readonly fallbackReason?: string) {}
+
+  static async start(opts: EncoderPoolOptions): Promise<EncoderPool> {
+    const manifest = await readManifest(opts.modelDir);
+    const workers: Worker[] = [];
+    const hellos: WorkerHello[] = [];
+    try {
+      for (let i = 0; i < opts.workers; i++) {
+        const data: EncoderWorkerData = { modelDir: opts.modelDir, threads: opts.threads, provider: opts.provider };
+        const w = new Worker(new URL('./encoder-worker.js', import.meta.url), { workerData: data });
+        workers.push(w);
+        hellos.push(
+          await new Promise<WorkerHello>((resolve, reject) => {
+            w.once('message', resolve);
+            w.once('error', reject);
+          }),
+        );
+      }
+    } catch (e) {
+      await Promise.all(workers.map((w) => w.terminate()));
+      throw e;
+    }
+    const bad = hellos.find((h) => !h.ready);
+    if (bad && !bad.ready) {
+      await Promise.all(workers.map((w) => w.terminate()));
+      throw new CodecError((bad.error.code as CodecErrorCode) ?? 'model_broken', bad.error.message);
+    }
+    const first = hellos[0] as Extract<WorkerHello, { ready: true }>;
+    const pool = new EncoderPool(manifest, Math.max(1, opts.batch), first.provider, first.fallbackReason);
+    for (const worker of workers) pool.attach(worker);
+    return pool;
+  }
+
+  private attach(worker: Worker): void {
+    const slot: Slot = { worker, inFlight: new Map() };
+    this.slots.push(slot);
+    worker.on('message', (r: EncodeReply) => this.onReply(slot, r));
+    worker.on('error', (e) => this.fail(new Error(`encoder thread died: ${e.message}`)));
+    worker.on('exit', (code) => {
+      if (!this.broken && code !== 0) this.fail(new Error(`encoder thread exited with code ${code}`));
+    });
+  }
+
+  /** Encodes one window; resolves with frames [keepFrom, keepFrom+keepCount) of the first `codebooks` codebooks. */
+  encode(audio: Float32Array, keepFrom: number, keepCount: number, codebooks: number): Promise<TokenBlock> {
+    if (this.broken) return Promise.reject(this.broken);
+    return new Promise((resolve, reject) => {
+      this.queue.push({ audio, keepFrom, keepCount, codebooks, resolve, reject });
+      this.dispatch();
+    });
+  }
+
+  private dispatch(): void {
+    for (const slot of this.slots) {
+      while (this.queue.length && slot.inFlight.size < IN_FLIGHT_PER_WORKER) {
+        const len = this.queue[0].audio.length;
+        const take: Pending[] = [];
+        for (let i = 0; i < this.queue.length && take.length < this.batch; ) {
+          if (this.queue[i].audio.length === len) take.push(...this.queue.splice(i, 1));
+          else i++;
+        }
+        const audio = new Float32Array(len * take.length);
+        take.forEach((p, i) => audio.set(p.audio, i * len));
+        const id = this.nextId++;
+        slot.inFlight.set(id, take);
+        this.windows += take.length;
+        this.runs++;
+        slot.worker.postMessage({ id, n: take.length, audio } satisfies EncodeRequest, [audio.buffer]);
+      }
+    }
+  }
+
+  private onReply(slot: Slot, r: EncodeReply): void {
+    const batch = slot.inFlight.get(r.id);
+    if (!batch) return;
+    slot.inFlight.delete(r.id);
+    if ('error' in r) {
+      const e = new CodecError((r.error.code as CodecErrorCode) ?? 'model_broken', r.error.message);
+      batch.forEach((p) => p.reject(e));
+    } else {
+      const per = r.numCodebooks * r.numFrames;
+      batch.forEach((p, i) => {
+        const block = { numCodebooks: r.numCodebooks, numFrames: r.numFrames, codes: r.codes.subarray(i * per, (i + 1) * per) };
+        p.resolve(sliceTokens(block, p.keepFrom, p.keepCount, p.codebooks));
+      });
+    }
+    this.dispatch();
+  }
+
+  private fail(e: Error): void {
+    this.broken ??= e;
+    for (const slot of this.slots) {
+      for (const batch of slot.inFlight.values()) batch.forEach((p) => p.reject(e));
+      slot.inFlight.clear();
+    }
+    this.queue.splice(0).forEach((p) => p.reject(e));
+  }
+
+  async close(): Promise<void> {
+    this.broken ??= new Error('encoder pool closed');
+    await Promise.all(this.slots.map((s) => s.worker.terminate()));
+  }
+}

@@ -1,0 +1,157 @@
+import { availableParallelism } from 'node:os';
+import { resolve } from 'node:path';
+import type { ProviderChoice } from '../codec/runtime.js';
+import type { JobSizing } from './plan.js';
+import { DEFAULT_VAD, type VadOptions } from './vad.js';
+
+export class UsageError extends Error {
+  override name = 'UsageError';
+}
+
+type Raw = Map<string, string | true>;
+
+/** `--name value`, `--name=value` and bare `--flag`; only names in `known` are accepted. */
+export function parseArgs(argv: string[], known: Record<string, 'value' | 'flag'>): Raw {
+  const out: Raw = new Map();
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const m = /^--([a-z0-9-]+)(?:=(.*))?$/.exec(a);
+    if (!m) throw new UsageError(`unexpected argument ${JSON.stringify(a)}`);
+    const [, name, inline] = m;
+    const kind = known[name];
+    if (!kind) throw new UsageError(`unknown option --${name}`);
+    if (kind === 'flag') {
+      if (inline !== undefined) throw new UsageError(`--${name} takes no value`);
+      out.set(name, true);
+    } else {
+      const v = inline ?? argv[++i];
+      if (v === undefined) throw new UsageError(`--${name} needs a value`);
+      out.set(name, v);
+    }
+  }
+  return out;
+}
+
+export function str(raw: Raw, name: string, fallback?: string): string {
+  const v = raw.get(name);
+  if (typeof v === 'string') return v;
+  if (fallback === undefined) throw new UsageError(`--${name} is required`);
+  return fallback;
+}
+
+export function num(raw: Raw, name: string, fallback: number, opts: { min?: number; max?: number; int?: boolean } = {}): number {
+  const v = raw.get(name);
+  if (v === undefined) return fallback;
+  const n = parseSize(String(v));
+  if (!Number.isFinite(n) || (opts.int && !Number.isInteger(n)) || n < (opts.min ?? -Infinity) || n > (opts.max ?? Infinity)) {
+    throw new UsageError(`--${name} must be ${opts.int ? 'an integer' : 'a number'}${opts.min !== undefined ? ` >= ${opts.min}` : ''}${opts.max !== undefined ? ` <= ${opts.max}` : ''}, got ${JSON.stringify(v)}`);
+  }
+  return n;
+}
+
+/** Numbers with an optional K/M/G (binary) suffix, for byte sizes. */
+function parseSize(s: string): number {
+  const m = /^(-?\d+(?:\.\d+)?)([KMG])?i?B?$/i.exec(s.trim());
+  if (!m) return NaN;
+  const mult = { K: 1024, M: 1024 ** 2, G: 1024 ** 3 }[(m[2] ?? '').toUpperCase() as 'K' | 'M' | 'G'] ?? 1;
+  return Number(m[1]) * mult;
+}
+
+/** Options that shape the output (they go into the plan). */
+export const PLAN_OPTIONS = {
+  input: 'value',
+  out: 'value',
+  model: 'value',
+  'models-dir': 'value',
+  codebooks: 'value',
+  vad: 'flag',
+  'vad-threshold-db': 'value',
+  'vad-min-sec': 'value',
+  'vad-max-sec': 'value',
+  'vad-min-silence-sec': 'value',
+  'vad-pad-sec': 'value',
+  'shard-bytes': 'value',
+  'job-items': 'value',
+  'job-bytes': 'value',
+  'chunk-frames': 'value',
+  'max-item-sec': 'value',
+} as const;
+
+/** Options that only decide how fast the work goes (never the bytes). */
+export const EXEC_OPTIONS = {
+  'models-dir': 'value',
+  workers: 'value',
+  threads: 'value',
+  decoders: 'value',
+  batch: 'value',
+  provider: 'value',
+  'ffmpeg-timeout-sec': 'value',
+  quiet: 'flag',
+} as const;
+
+export interface PlanOptions {
+  input: string;
+  out: string;
+  modelDir: string;
+  codebooks?: number;
+  vad: VadOptions | null;
+  shardBytes: number;
+  sizing: JobSizing;
+  chunkFrames: number;
+  maxItemSec: number;
+}
+
+export function planOptions(raw: Raw): PlanOptions {
+  const vad = raw.has('vad')
+    ? {
+        thresholdDb: num(raw, 'vad-threshold-db', DEFAULT_VAD.thresholdDb, { max: 0 }),
+        minSec: num(raw, 'vad-min-sec', DEFAULT_VAD.minSec, { min: 0 }),
+        maxSec: num(raw, 'vad-max-sec', DEFAULT_VAD.maxSec, { min: 0.1 }),
+        minSilenceSec: num(raw, 'vad-min-silence-sec', DEFAULT_VAD.minSilenceSec, { min: 0.01 }),
+        padSec: num(raw, 'vad-pad-sec', DEFAULT_VAD.padSec, { min: 0 }),
+      }
+    : null;
+  if (vad && vad.maxSec <= vad.minSec) throw new UsageError('--vad-max-sec must be greater than --vad-min-sec');
+  if (!vad && [...raw.keys()].some((k) => k.startsWith('vad-'))) throw new UsageError('--vad-* options need --vad');
+  return {
+    input: resolve(str(raw, 'input')),
+    out: resolve(str(raw, 'out')),
+    modelDir: modelDir(raw),
+    codebooks: raw.has('codebooks') ? num(raw, 'codebooks', 0, { min: 1, int: true }) : undefined,
+    vad,
+    shardBytes: num(raw, 'shard-bytes', 256 * 1024 ** 2, { min: 4096, int: true }),
+    sizing: { jobItems: num(raw, 'job-items', 2000, { min: 1, int: true }), jobBytes: num(raw, 'job-bytes', 1024 ** 3, { min: 1, int: true }) },
+    chunkFrames: num(raw, 'chunk-frames', 250, { min: 1, max: 100_000, int: true }),
+    maxItemSec: num(raw, 'max-item-sec', 4 * 3600, { min: 0.1 }),
+  };
+}
+
+export function modelDir(raw: Raw, name?: string): string {
+  return resolve(str(raw, 'models-dir', 'models'), name ?? str(raw, 'model', 'default'));
+}
+
+export interface ExecOptions {
+  workers: number;
+  threads: number;
+  decoders: number;
+  batch: number;
+  provider: ProviderChoice;
+  ffmpegTimeoutMs: number;
+  quiet: boolean;
+}
+
+export function execOptions(raw: Raw): ExecOptions {
+  const cores = availableParallelism();
+  const provider = str(raw, 'provider', 'cpu');
+  if (provider !== 'cpu' && provider !== 'cuda' && provider !== 'auto') throw new UsageError('--provider must be cpu, cuda or auto');
+  const workers = num(raw, 'workers', provider === 'cpu' ? Math.max(1, Math.floor(cores / 4)) : 1, { min: 1, max: 256, int: true });
+  return {
+    workers,
+    threads: num(raw, 'threads', Math.max(1, Math.floor(cores / workers)), { min: 1, max: 1024, int: true }),
+    decoders: num(raw, 'decoders', cores + 2, { min: 1, max: 1024, int: true }),
+    batch: num(raw, 'batch', provider === 'cpu' ? 8 : 32, { min: 1, max: 4096, int: true }),
+    provider,
+    ffmpegTimeoutMs: num(raw, 'ffmpeg-timeout-sec', 600, { min: 1 }) * 1000,
+    quiet: raw.has('quiet'),
+  };
+}

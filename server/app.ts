@@ -1,0 +1,87 @@
+import Fastify, { type FastifyInstance } from 'fastify';
+import { ModelBatcher } from '../codec/batcher.js';
+import { discoverModels, type ModelRegistry } from '../codec/registry.js';
+import { Authenticator } from './auth.js';
+import type { ServerConfig } from './config.js';
+import { registerDemo } from './demo-route.js';
+import { ServerMetrics } from './metrics.js';
+import { registerStreamEndpoint, type StreamEndpoint } from './stream/plugin.js';
+
+/** What the server shares between its parts (streams, HTTP API, rooms), on `app.tokstream`. */
+export interface TokstreamServices {
+  config: ServerConfig;
+  registry: ModelRegistry;
+  /** One dynamic batcher per model, shared by streams (realtime) and HTTP jobs (bulk). */
+  batchers: Map<string, ModelBatcher>;
+  defaultModel: string | undefined;
+  metrics: ServerMetrics;
+  auth: Authenticator;
+  streams: StreamEndpoint;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    tokstream: TokstreamServices;
+  }
+}
+
+/**
+ * Builds the whole server (not listening yet): loads every model, one batcher per model,
+ * health/readiness/metrics, the WebSocket stream endpoint and the demo page.
+ */
+export async function buildApp(config: ServerConfig): Promise<FastifyInstance> {
+  const app = Fastify({ logger: { level: config.logLevel }, bodyLimit: 1 << 20 });
+  const registry = await discoverModels(config.modelsDir, {
+    provider: config.provider,
+    intraOpThreads: config.intraOpThreads,
+    interOpThreads: config.interOpThreads,
+    log: (msg) => app.log.warn(msg),
+  });
+  const metrics = new ServerMetrics(config.defaultChunkMs / 1000);
+  const batchers = new Map<string, ModelBatcher>();
+  for (const [name, model] of registry.models) {
+    batchers.set(name, new ModelBatcher(model, {
+      maxBatch: config.maxBatch,
+      maxWaitMs: config.maxBatchWaitMs,
+      maxConcurrent: config.maxConcurrentRuns,
+      bulkShare: config.bulkShare,
+      onBatch: (info) => metrics.observeBatch(name, info),
+    }));
+  }
+  const defaultModel = config.defaultModel ?? (registry.models.has('default') ? 'default' : [...registry.models.keys()][0]);
+  if (config.defaultModel && !registry.models.has(config.defaultModel)) app.log.warn(`default model "${config.defaultModel}" is not loaded`);
+  const auth = new Authenticator(config);
+  if (!auth.enabled) app.log.warn('authentication is OFF (--no-auth): any client may connect');
+  const streams = registerStreamEndpoint(app, { config, batchers, defaultModel, metrics, log: app.log }, auth);
+  app.decorate('tokstream', { config, registry, batchers, defaultModel, metrics, auth, streams });
+
+  let closing = false;
+  app.get('/healthz', async () => ({ status: 'ok' }));
+  app.get('/readyz', async (_req, reply) => {
+    const ready = !closing && registry.models.size > 0;
+    return reply.code(ready ? 200 : 503).send({
+      status: ready ? 'ready' : 'not_ready',
+      models: [...registry.models.values()].map((m) => ({ name: m.name, version: m.manifest.version, provider: m.provider })),
+      broken: registry.broken,
+      streams: streams.connections.size,
+      maxStreams: config.maxStreams,
+    });
+  });
+  app.get('/metrics', async (_req, reply) => {
+    reply.header('content-type', metrics.registry.contentType);
+    return metrics.registry.metrics();
+  });
+  if (config.demo) await registerDemo(app);
+
+  // ---- [issue 6] HTTP batch API: register its plugin (server/http/) on the next line ----
+  // ---- [issue 8] rooms: add a WebSocket path with app.tokstream.streams.addUpgradeRoute(...) ----
+
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
+  app.addHook('onClose', async () => {
+    await Promise.all([...batchers.values()].map((b) => b.close()));
+    await Promise.all([...registry.models.values()].map((m) => m.release()));
+  });
+  return app;
+}

@@ -1,0 +1,247 @@
+import { readFileSync } from 'node:fs';
+import type { ProviderChoice } from '../codec/runtime.js';
+
+/** Every limit and knob of the server; all explicit, all settable by flag or environment variable. */
+export interface ServerConfig {
+  host: string;
+  port: number;
+  modelsDir: string;
+  /** Model used when `start` names none (default: "default" if present, else the first). */
+  defaultModel?: string;
+  provider: ProviderChoice;
+  /** onnxruntime threads per op (0 = one per core). */
+  intraOpThreads: number;
+  interOpThreads: number;
+  /** Accepted API keys; `noAuth` must be set explicitly to run without any. */
+  apiKeys: string[];
+  noAuth: boolean;
+  /** Browser origins allowed besides the server's own; "*" allows any. */
+  allowedOrigins: string[];
+  /** WebSocket connections (= streams) at once. */
+  maxStreams: number;
+  /** Largest binary frame handled; up to 4x this gets a typed error, beyond it the socket closes (1009). */
+  maxFrameBytes: number;
+  maxTextBytes: number;
+  /** Media a client may send ahead of the wall clock, seconds. */
+  maxAheadSec: number;
+  /** Media received but not yet processed, per stream, seconds. */
+  maxBufferedSec: number;
+  /** Bytes queued towards a client before it counts as not reading. */
+  maxOutboundBytes: number;
+  idleTimeoutMs: number;
+  pingIntervalMs: number;
+  maxProtocolErrors: number;
+  defaultChunkMs: number;
+  minChunkMs: number;
+  maxChunkMs: number;
+  /** `start` is refused while the model's realtime queue wait (moving average) is above this. */
+  admissionMaxQueueMs: number;
+  /** Dynamic batcher, per model. */
+  maxBatch: number;
+  maxBatchWaitMs: number;
+  maxConcurrentRuns: number;
+  /** Share of model time bulk (HTTP) work may take while streams are active. */
+  bulkShare: number;
+  /** Serve the browser demo at /demo/. */
+  demo: boolean;
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+}
+
+export const DEFAULT_SERVER_CONFIG: ServerConfig = {
+  host: '127.0.0.1',
+  port: 8080,
+  modelsDir: 'models',
+  defaultModel: undefined,
+  provider: 'cpu',
+  intraOpThreads: 0,
+  interOpThreads: 1,
+  apiKeys: [],
+  noAuth: false,
+  allowedOrigins: [],
+  maxStreams: 64,
+  maxFrameBytes: 64 * 1024,
+  maxTextBytes: 4096,
+  maxAheadSec: 10,
+  maxBufferedSec: 10,
+  maxOutboundBytes: 4 * 1024 * 1024,
+  idleTimeoutMs: 30_000,
+  pingIntervalMs: 10_000,
+  maxProtocolErrors: 32,
+  defaultChunkMs: 80,
+  minChunkMs: 10,
+  maxChunkMs: 2000,
+  admissionMaxQueueMs: 250,
+  maxBatch: 16,
+  maxBatchWaitMs: 4,
+  maxConcurrentRuns: 1,
+  bulkShare: 0.5,
+  demo: true,
+  logLevel: 'info',
+};
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+type Kind = 'int' | 'number' | 'string' | 'bool' | 'list' | 'provider' | 'level';
+interface OptionSpec {
+  key: keyof ServerConfig;
+  flag: string;
+  env: string;
+  kind: Kind;
+  help: string;
+}
+
+const OPTIONS: OptionSpec[] = [
+  { key: 'host', flag: 'host', env: 'TOKSTREAM_HOST', kind: 'string', help: 'address to listen on' },
+  { key: 'port', flag: 'port', env: 'TOKSTREAM_PORT', kind: 'int', help: 'TCP port (0 = any free port)' },
+  { key: 'modelsDir', flag: 'models-dir', env: 'TOKSTREAM_MODELS_DIR', kind: 'string', help: 'folder of model folders' },
+  { key: 'defaultModel', flag: 'default-model', env: 'TOKSTREAM_DEFAULT_MODEL', kind: 'string', help: 'model used when a client names none' },
+  { key: 'provider', flag: 'provider', env: 'TOKSTREAM_PROVIDER', kind: 'provider', help: 'execution provider: cpu | cuda | auto' },
+  { key: 'intraOpThreads', flag: 'threads', env: 'TOKSTREAM_THREADS', kind: 'int', help: 'onnxruntime intra-op threads (0 = one per core)' },
+  { key: 'interOpThreads', flag: 'inter-op-threads', env: 'TOKSTREAM_INTER_OP_THREADS', kind: 'int', help: 'onnxruntime inter-op threads' },
+  { key: 'apiKeys', flag: 'api-key', env: 'TOKSTREAM_API_KEYS', kind: 'list', help: 'accepted API key (repeat the flag, or comma-separated env)' },
+  { key: 'noAuth', flag: 'no-auth', env: 'TOKSTREAM_NO_AUTH', kind: 'bool', help: 'accept clients without a key (local use only)' },
+  { key: 'allowedOrigins', flag: 'allowed-origin', env: 'TOKSTREAM_ALLOWED_ORIGINS', kind: 'list', help: 'browser origin allowed besides the server\'s own ("*" = any)' },
+  { key: 'maxStreams', flag: 'max-streams', env: 'TOKSTREAM_MAX_STREAMS', kind: 'int', help: 'WebSocket streams at once' },
+  { key: 'maxFrameBytes', flag: 'max-frame-bytes', env: 'TOKSTREAM_MAX_FRAME_BYTES', kind: 'int', help: 'largest binary frame' },
+  { key: 'maxTextBytes', flag: 'max-text-bytes', env: 'TOKSTREAM_MAX_TEXT_BYTES', kind: 'int', help: 'largest JSON control frame' },
+  { key: 'maxAheadSec', flag: 'max-ahead-sec', env: 'TOKSTREAM_MAX_AHEAD_SEC', kind: 'number', help: 'media a client may send ahead of real time (s)' },
+  { key: 'maxBufferedSec', flag: 'max-buffered-sec', env: 'TOKSTREAM_MAX_BUFFERED_SEC', kind: 'number', help: 'unprocessed media per stream (s)' },
+  { key: 'maxOutboundBytes', flag: 'max-outbound-bytes', env: 'TOKSTREAM_MAX_OUTBOUND_BYTES', kind: 'int', help: 'bytes queued to a client before it counts as not reading' },
+  { key: 'idleTimeoutMs', flag: 'idle-timeout-ms', env: 'TOKSTREAM_IDLE_TIMEOUT_MS', kind: 'int', help: 'close a stream silent for this long' },
+  { key: 'pingIntervalMs', flag: 'ping-interval-ms', env: 'TOKSTREAM_PING_INTERVAL_MS', kind: 'int', help: 'WebSocket ping period' },
+  { key: 'maxProtocolErrors', flag: 'max-protocol-errors', env: 'TOKSTREAM_MAX_PROTOCOL_ERRORS', kind: 'int', help: 'refused messages before a stream is closed' },
+  { key: 'defaultChunkMs', flag: 'chunk-ms', env: 'TOKSTREAM_CHUNK_MS', kind: 'number', help: 'default audio per model step (ms)' },
+  { key: 'minChunkMs', flag: 'min-chunk-ms', env: 'TOKSTREAM_MIN_CHUNK_MS', kind: 'number', help: 'smallest chunk a client may ask for' },
+  { key: 'maxChunkMs', flag: 'max-chunk-ms', env: 'TOKSTREAM_MAX_CHUNK_MS', kind: 'number', help: 'largest chunk a client may ask for' },
+  { key: 'admissionMaxQueueMs', flag: 'admission-max-queue-ms', env: 'TOKSTREAM_ADMISSION_MAX_QUEUE_MS', kind: 'number', help: 'refuse new streams while queue wait exceeds this' },
+  { key: 'maxBatch', flag: 'max-batch', env: 'TOKSTREAM_MAX_BATCH', kind: 'int', help: 'windows per ONNX run' },
+  { key: 'maxBatchWaitMs', flag: 'max-batch-wait-ms', env: 'TOKSTREAM_MAX_BATCH_WAIT_MS', kind: 'number', help: 'longest a window waits for a batch' },
+  { key: 'maxConcurrentRuns', flag: 'max-concurrent-runs', env: 'TOKSTREAM_MAX_CONCURRENT_RUNS', kind: 'int', help: 'ONNX runs in flight per model' },
+  { key: 'bulkShare', flag: 'bulk-share', env: 'TOKSTREAM_BULK_SHARE', kind: 'number', help: 'share of model time for bulk (HTTP) work while streams run' },
+  { key: 'demo', flag: 'demo', env: 'TOKSTREAM_DEMO', kind: 'bool', help: 'serve the browser demo at /demo/ (--no-demo to disable)' },
+  { key: 'logLevel', flag: 'log-level', env: 'TOKSTREAM_LOG_LEVEL', kind: 'level', help: 'fatal | error | warn | info | debug | silent' },
+];
+
+export function serverUsage(): string {
+  const lines = OPTIONS.map((o) => {
+    const def = DEFAULT_SERVER_CONFIG[o.key];
+    const shown = Array.isArray(def) ? (def.length ? def.join(',') : '-') : def === undefined ? '-' : String(def);
+    const flag = o.kind === 'bool' ? `--${o.flag}` : `--${o.flag} <${o.kind}>`;
+    return `  ${flag.padEnd(34)} ${o.help} [${shown}; env ${o.env}]`;
+  });
+  return `tokstream serve [options]\n\n${lines.join('\n')}\n  --api-keys-file <path>             file with one API key per line [env TOKSTREAM_API_KEYS_FILE]\n`;
+}
+
+/**
+ * Builds the server configuration from CLI flags (`--port 8080`, `--port=8080`, `--no-auth`)
+ * over environment variables over defaults. Throws ConfigError on unknown flags or bad values.
+ */
+export function parseServerArgs(argv: string[], env: Record<string, string | undefined> = process.env): ServerConfig {
+  const raw: Partial<Record<keyof ServerConfig, unknown>> = {};
+  for (const o of OPTIONS) {
+    const v = env[o.env];
+    if (v !== undefined && v !== '') raw[o.key] = convert(o, v, `env ${o.env}`);
+  }
+  const fromFlags: string[] = [];
+  let keysFile = env.TOKSTREAM_API_KEYS_FILE;
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    if (!arg.startsWith('--')) throw new ConfigError(`unexpected argument "${arg}"`);
+    const eq = arg.indexOf('=');
+    const name = eq < 0 ? arg.slice(2) : arg.slice(2, eq);
+    const inline = eq < 0 ? undefined : arg.slice(eq + 1);
+    if (name === 'api-keys-file') {
+      keysFile = inline ?? argv[++i];
+      continue;
+    }
+    const negated = name.startsWith('no-') && !OPTIONS.some((o) => o.flag === name);
+    const spec = OPTIONS.find((o) => o.flag === (negated ? name.slice(3) : name));
+    if (!spec) throw new ConfigError(`unknown option --${name}\n\n${serverUsage()}`);
+    if (spec.kind === 'bool') {
+      raw[spec.key] = inline === undefined ? !negated : convert(spec, inline, `--${name}`) !== negated;
+      continue;
+    }
+    const value = inline ?? argv[++i];
+    if (value === undefined) throw new ConfigError(`--${name} needs a value`);
+    if (spec.kind === 'list') {
+      // repeated flags add up; the env list is replaced by flags
+      if (!fromFlags.includes(spec.flag)) raw[spec.key] = [];
+      fromFlags.push(spec.flag);
+      (raw[spec.key] as string[]).push(...(convert(spec, value, `--${name}`) as string[]));
+    } else {
+      raw[spec.key] = convert(spec, value, `--${name}`);
+    }
+  }
+  if (keysFile) raw.apiKeys = [...((raw.apiKeys as string[]) ?? []), ...readKeysFile(keysFile)];
+  return resolveServerConfig(raw as Partial<ServerConfig>);
+}
+
+/** Fills defaults and refuses inconsistent settings at start-up, not at the first client. */
+export function resolveServerConfig(partial: Partial<ServerConfig> = {}): ServerConfig {
+  const c: ServerConfig = { ...DEFAULT_SERVER_CONFIG };
+  for (const [k, v] of Object.entries(partial)) if (v !== undefined) (c as unknown as Record<string, unknown>)[k] = v;
+  const positive: (keyof ServerConfig)[] = [
+    'maxStreams', 'maxFrameBytes', 'maxTextBytes', 'maxAheadSec', 'maxBufferedSec', 'maxOutboundBytes', 'idleTimeoutMs',
+    'pingIntervalMs', 'maxProtocolErrors', 'defaultChunkMs', 'minChunkMs', 'maxChunkMs', 'admissionMaxQueueMs', 'maxBatch', 'maxConcurrentRuns',
+  ];
+  for (const k of positive) {
+    const v = c[k];
+    if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) throw new ConfigError(`${k} must be a positive number, got ${String(v)}`);
+  }
+  for (const k of ['maxStreams', 'maxFrameBytes', 'maxTextBytes', 'maxOutboundBytes', 'maxProtocolErrors', 'maxBatch', 'maxConcurrentRuns'] as const) {
+    if (!Number.isInteger(c[k])) throw new ConfigError(`${k} must be an integer, got ${c[k]}`);
+  }
+  if (!Number.isInteger(c.port) || c.port < 0 || c.port > 65535) throw new ConfigError(`port must be 0..65535, got ${c.port}`);
+  if (c.minChunkMs > c.maxChunkMs) throw new ConfigError('minChunkMs must not exceed maxChunkMs');
+  if (c.defaultChunkMs < c.minChunkMs || c.defaultChunkMs > c.maxChunkMs) throw new ConfigError('defaultChunkMs must lie in [minChunkMs, maxChunkMs]');
+  if (!(c.bulkShare >= 0 && c.bulkShare <= 1)) throw new ConfigError(`bulkShare must be in [0, 1], got ${c.bulkShare}`);
+  if (c.maxBatchWaitMs < 0) throw new ConfigError('maxBatchWaitMs must be >= 0');
+  for (const key of c.apiKeys) {
+    if (!/^[A-Za-z0-9._~-]{8,256}$/.test(key)) throw new ConfigError('API keys must be 8-256 characters of A-Z a-z 0-9 . _ ~ -');
+  }
+  if (!c.noAuth && c.apiKeys.length === 0) {
+    throw new ConfigError('no API keys configured: pass --api-key / TOKSTREAM_API_KEYS / --api-keys-file, or --no-auth for local use');
+  }
+  return c;
+}
+
+function convert(o: OptionSpec, v: string, where: string): unknown {
+  switch (o.kind) {
+    case 'int': {
+      const n = Number(v);
+      if (!Number.isInteger(n)) throw new ConfigError(`${where}: "${v}" is not an integer`);
+      return n;
+    }
+    case 'number': {
+      const n = Number(v);
+      if (!Number.isFinite(n)) throw new ConfigError(`${where}: "${v}" is not a number`);
+      return n;
+    }
+    case 'bool':
+      if (/^(1|true|yes|on)$/i.test(v)) return true;
+      if (/^(0|false|no|off)$/i.test(v)) return false;
+      throw new ConfigError(`${where}: "${v}" is not a boolean`);
+    case 'list':
+      return v.split(',').map((s) => s.trim()).filter(Boolean);
+    case 'provider':
+      if (v !== 'cpu' && v !== 'cuda' && v !== 'auto') throw new ConfigError(`${where}: provider must be cpu, cuda or auto`);
+      return v;
+    case 'level':
+      if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(v)) throw new ConfigError(`${where}: unknown log level "${v}"`);
+      return v;
+    default:
+      return v;
+  }
+}
+
+function readKeysFile(path: string): string[] {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new ConfigError(`cannot read API keys file ${path}: ${(e as Error).message}`);
+  }
+  return text.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+}

@@ -1,0 +1,36 @@
+import type { preHandlerAsyncHookHandler } from 'fastify';
+import type { ModelBatcher } from '../../codec/batcher.js';
+import { CodecError } from '../../codec/errors.js';
+import type { CodecModel } from '../../codec/model.js';
+import type { BrokenModel } from '../../codec/registry.js';
+import type { HttpApiConfig } from './config.js';
+import type { JobSlots } from './job-slots.js';
+
+/** What the HTTP API shares with the rest of the process (models, batchers, auth). */
+export interface HttpApiOptions {
+  models: Map<string, CodecModel>;
+  broken: BrokenModel[];
+  /** The one batcher of a model, shared with the stream server. */
+  batcherFor: (model: CodecModel) => ModelBatcher;
+  /** Model used when a request names none (default "default"). */
+  defaultModel?: string;
+  /** The stream server's auth check, run before every /v1 route; it must reject by throwing or replying. */
+  authenticate?: preHandlerAsyncHookHandler;
+  config?: Partial<HttpApiConfig>;
+}
+
+/** Per-plugin state built once from the options. */
+export interface RouteDeps extends HttpApiOptions {
+  config: HttpApiConfig;
+  slots: JobSlots;
+}
+
+export function findModel(deps: HttpApiOptions, name: string | undefined): CodecModel {
+  const wanted = name ?? deps.defaultModel ?? 'default';
+  const model = deps.models.get(wanted);
+  if (!model) {
+    const known = [...deps.models.keys()].join(', ') || 'none';
+    throw new CodecError('model_not_found', `no model "${wanted}" (loaded: ${known})`);
+  }
+  return model;
+}

@@ -1,0 +1,23 @@
+import { ConfigError, parseServerArgs, serverUsage } from './config.js';
+import { startServer } from './main.js';
+
+/** `tokstream serve [options]`: runs until SIGINT/SIGTERM. */
+export async function runServe(argv: string[]): Promise<number> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(serverUsage());
+    return 0;
+  }
+  let config;
+  try {
+    config = parseServerArgs(argv);
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      console.error(`tokstream serve: ${e.message}`);
+      return 2;
+    }
+    throw e;
+  }
+  const server = await startServer(config, { handleSignals: true });
+  console.error(`tokstream: listening on ${server.url} (demo: ${server.url}/demo/, API docs: ${server.url}/docs)`);
+  return await new Promise<number>(() => {}); // the signal handlers end the process
+}

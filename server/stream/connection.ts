@@ -1,0 +1,336 @@
+import type { FastifyBaseLogger } from 'fastify';
+import type { WebSocket } from 'ws';
+import type { ModelBatcher } from '../../codec/batcher.js';
+import { CodecError } from '../../codec/errors.js';
+import { frameRate } from '../../codec/manifest.js';
+import { DecodeSession, EncodeSession } from '../../codec/stream-session.js';
+import type { TokenBlock } from '../../codec/types.js';
+import {
+  KIND_AUDIO_IN, KIND_TOKENS, PROTOCOL_VERSION, codeBytesFor, decodeAudioIn, decodeTokenPacket, encodeAudioOut, encodeTokenPacket,
+  type Direction, type ReadyMessage, type SampleFormat,
+} from '../../clients/ts/protocol.js';
+import type { ServerConfig } from '../config.js';
+import type { ServerMetrics } from '../metrics.js';
+import { StreamError, toStreamError } from './errors.js';
+
+export interface StreamContext {
+  config: ServerConfig;
+  batchers: Map<string, ModelBatcher>;
+  defaultModel: string | undefined;
+  metrics: ServerMetrics;
+  log: FastifyBaseLogger;
+}
+
+interface Started {
+  direction: Direction;
+  model: string;
+  format: SampleFormat;
+  sampleRate: number;
+  codebooks: number;
+  codeBytes: 2 | 4;
+  codebookSize: number;
+  modelRate: number;
+  frameRate: number;
+  startedAt: number;
+  session: EncodeSession | DecodeSession;
+}
+
+/** Time to let a closing handshake finish before the socket is cut (a client that does not read never answers). */
+const CLOSE_GRACE_MS = 2000;
+
+/**
+ * One WebSocket = one stream: parses control and binary frames, drives an Encode/DecodeSession,
+ * enforces the per-stream limits (docs/protocol.md §5) and releases everything on any exit.
+ */
+export class StreamConnection {
+  private state: 'waiting' | 'starting' | 'active' | 'closing' | 'closed' = 'waiting';
+  private started: Started | undefined;
+  private work: Promise<void> = Promise.resolve();
+  private errorCount = 0;
+  private packetsOut = 0;
+  private idleTimer: NodeJS.Timeout | undefined;
+  private pingTimer: NodeJS.Timeout | undefined;
+  private killTimer: NodeJS.Timeout | undefined;
+  private alive = true;
+
+  constructor(readonly id: string, private readonly ws: WebSocket, private readonly ctx: StreamContext, private readonly onGone: (c: StreamConnection) => void) {
+    ws.on('message', (data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean) => this.onMessage(toBuffer(data), isBinary));
+    ws.on('close', () => this.cleanup());
+    ws.on('error', (e) => ctx.log.debug({ streamId: id, err: e.message }, 'websocket error'));
+    ws.on('pong', () => (this.alive = true));
+    this.armIdle();
+    this.pingTimer = setInterval(() => this.ping(), ctx.config.pingIntervalMs);
+  }
+
+  get isStarted(): boolean {
+    return this.started !== undefined;
+  }
+
+  /** Ends the stream with a typed error (fatal ones close the socket). */
+  fail(err: StreamError): void {
+    if (this.state === 'closed') return;
+    this.ctx.metrics.errors.inc({ code: err.code });
+    this.sendJson({ type: 'error', code: err.code, message: err.message, fatal: err.fatal, ...err.extra });
+    if (err.fatal) {
+      this.ctx.log.info({ streamId: this.id, code: err.code }, `stream ended: ${err.message}`);
+      this.closeSocket(err.closeCode ?? 4000, err.code);
+    } else if (++this.errorCount >= this.ctx.config.maxProtocolErrors) {
+      this.fail(new StreamError('too_many_errors', `${this.errorCount} refused messages`));
+    }
+  }
+
+  private onMessage(data: Buffer, isBinary: boolean): void {
+    if (this.state === 'closing' || this.state === 'closed') return;
+    this.armIdle();
+    // handled in arrival order; only `start` is asynchronous, so frames pipelined behind it wait for it
+    this.work = this.work.then(() => this.handle(data, isBinary)).catch((e) => this.fail(toStreamError(e)));
+  }
+
+  private async handle(data: Buffer, isBinary: boolean): Promise<void> {
+    if (this.state === 'closing' || this.state === 'closed') return;
+    if (isBinary) return this.handleBinary(data);
+    if (data.length > this.ctx.config.maxTextBytes) throw new StreamError('frame_too_large', `control message of ${data.length} bytes (limit ${this.ctx.config.maxTextBytes})`);
+    let msg: unknown;
+    try {
+      msg = JSON.parse(data.toString('utf8'));
+    } catch {
+      throw new StreamError('bad_json', 'text frame is not JSON');
+    }
+    if (!msg || typeof msg !== 'object' || Array.isArray(msg)) throw new StreamError('bad_json', 'control message must be a JSON object');
+    const m = msg as Record<string, unknown>;
+    switch (m.type) {
+      case 'start':
+        return this.start(m);
+      case 'flush':
+        return this.flush(m);
+      case 'keepalive':
+        return;
+      case 'close':
+        return this.close();
+      default:
+        throw new StreamError('unknown_type', `unknown message type ${JSON.stringify(m.type)}`);
+    }
+  }
+
+  private async start(m: Record<string, unknown>): Promise<void> {
+    if (this.state !== 'waiting') throw new StreamError('already_started', 'stream already started');
+    const { config, batchers } = this.ctx;
+    const version = m.version ?? PROTOCOL_VERSION;
+    if (version !== PROTOCOL_VERSION) throw new StreamError('unsupported_version', `protocol version ${JSON.stringify(version)} not supported (1)`);
+    if (m.direction !== 'encode' && m.direction !== 'decode') throw new StreamError('bad_message', 'direction must be "encode" or "decode"');
+    const modelName = m.model ?? this.ctx.defaultModel;
+    if (typeof modelName !== 'string') throw new StreamError('bad_message', 'model must be a string');
+    const batcher = batchers.get(modelName);
+    if (!batcher) throw new StreamError('model_not_found', `no model "${modelName}" (have: ${[...batchers.keys()].join(', ') || 'none'})`);
+    const man = batcher.manifest;
+    const format = m.format ?? 's16le';
+    if (format !== 's16le' && format !== 'f32le') throw new StreamError('bad_message', 'format must be "s16le" or "f32le"');
+    const sampleRate = m.sampleRate ?? man.sampleRate;
+    if (typeof sampleRate !== 'number' || !Number.isInteger(sampleRate) || sampleRate < 4000 || sampleRate > 384000) {
+      throw new StreamError('bad_message', 'sampleRate must be an integer in 4000..384000');
+    }
+    const codebooks = m.codebooks ?? man.numCodebooks;
+    if (typeof codebooks !== 'number' || !Number.isInteger(codebooks) || codebooks < 1 || codebooks > man.numCodebooks) {
+      throw new StreamError('model_mismatch', `codebooks must be an integer in 1..${man.numCodebooks} for model "${man.name}"`);
+    }
+    const chunkMsAsked = m.chunkMs ?? config.defaultChunkMs;
+    if (typeof chunkMsAsked !== 'number' || !Number.isFinite(chunkMsAsked)) throw new StreamError('bad_message', 'chunkMs must be a number');
+    const fr = frameRate(man);
+    const chunkMs = Math.min(config.maxChunkMs, Math.max(config.minChunkMs, chunkMsAsked));
+    const chunkFrames = Math.max(1, Math.round((chunkMs / 1000) * fr));
+    if (batcher.stats().realtimeWaitMs > config.admissionMaxQueueMs) {
+      this.ctx.metrics.refused.inc({ reason: 'overloaded' });
+      throw new StreamError('overloaded', `model "${man.name}" is saturated (queue wait above ${config.admissionMaxQueueMs} ms); try later`);
+    }
+
+    this.state = 'starting';
+    const base = { streamId: this.id, chunkFrames, codebooks, onError: (e: CodecError) => this.sessionFailed(e) };
+    const session =
+      m.direction === 'encode'
+        ? await EncodeSession.create(batcher, { ...base, inputRate: sampleRate, onTokens: (b, first, waited) => this.sendTokens(b, first, waited) })
+        : await DecodeSession.create(batcher, { ...base, outputRate: sampleRate, onPcm: (pcm, first, waited) => this.sendPcm(pcm, first, waited) });
+    if (this.state !== 'starting') {
+      session.destroy(); // the socket went away while the session was being built
+      return;
+    }
+    this.started = {
+      direction: m.direction, model: man.name, format, sampleRate, codebooks, codeBytes: codeBytesFor(man.codebookSize),
+      codebookSize: man.codebookSize, modelRate: man.sampleRate, frameRate: fr, startedAt: performance.now(), session,
+    };
+    this.state = 'active';
+    this.ctx.metrics.activeStreams.inc({ model: man.name, direction: m.direction });
+    this.ctx.metrics.streamsTotal.inc({ model: man.name, direction: m.direction });
+    const ready: ReadyMessage = {
+      type: 'ready', version: PROTOCOL_VERSION, streamId: this.id, model: man.name, modelVersion: man.version, direction: m.direction,
+      sampleRate, format, modelSampleRate: man.sampleRate, hopLength: man.hopLength, frameRate: fr, codebooks,
+      codebookSize: man.codebookSize, codeBytes: this.started.codeBytes, chunkFrames, chunkMs: (chunkFrames / fr) * 1000,
+      encoderLookaheadFrames: Math.ceil(man.encoder.lookahead / man.hopLength), decoderLookaheadFrames: man.decoder.lookahead,
+      limits: { maxFrameBytes: config.maxFrameBytes, maxAheadSec: config.maxAheadSec, maxBufferedSec: config.maxBufferedSec, idleTimeoutMs: config.idleTimeoutMs },
+    };
+    this.sendJson(ready);
+    this.ctx.log.info({ streamId: this.id, model: man.name, direction: m.direction, sampleRate, format, codebooks, chunkFrames }, 'stream started');
+  }
+
+  private handleBinary(data: Buffer): void {
+    const s = this.started;
+    if (!s || this.state !== 'active') throw new StreamError('not_started', 'binary frame before "start" was accepted');
+    const { config } = this.ctx;
+    if (data.length > config.maxFrameBytes) throw new StreamError('frame_too_large', `binary frame of ${data.length} bytes (limit ${config.maxFrameBytes})`);
+    const kind = data[0];
+    const elapsed = (performance.now() - s.startedAt) / 1000;
+    if (s.session instanceof EncodeSession) {
+      if (kind !== KIND_AUDIO_IN) throw new StreamError('bad_frame', `binary kind ${kind} in an encode stream (audio is kind ${KIND_AUDIO_IN})`);
+      const pcm = decodeAudioIn(data, s.format);
+      if ((s.session.samplesReceived + pcm.length) / s.sampleRate > elapsed + config.maxAheadSec) {
+        throw new StreamError('too_fast', `audio more than ${config.maxAheadSec} s ahead of real time`);
+      }
+      s.session.push(pcm);
+      if (s.session.pendingSamples / s.modelRate > config.maxBufferedSec) {
+        throw new StreamError('buffer_full', `more than ${config.maxBufferedSec} s of audio waiting to be processed`);
+      }
+      return;
+    }
+    if (kind !== KIND_TOKENS) throw new StreamError('bad_frame', `binary kind ${kind} in a decode stream (tokens are kind ${KIND_TOKENS})`);
+    const expectedFrame = s.session.framesReceived;
+    let packet;
+    try {
+      packet = decodeTokenPacket(data, { codebooks: s.codebooks, codeBytes: s.codeBytes, codebookSize: s.codebookSize });
+    } catch (e) {
+      throw withExpected(toStreamError(e), expectedFrame);
+    }
+    if (packet.firstFrame !== expectedFrame) {
+      throw new StreamError('frame_gap', `packet starts at frame ${packet.firstFrame}, expected ${expectedFrame}`, { expectedFrame });
+    }
+    if ((expectedFrame + packet.tokens.numFrames) / s.frameRate > elapsed + config.maxAheadSec) {
+      throw new StreamError('too_fast', `tokens more than ${config.maxAheadSec} s ahead of real time`);
+    }
+    try {
+      s.session.push(packet.tokens);
+    } catch (e) {
+      throw withExpected(toStreamError(e), expectedFrame);
+    }
+    if (s.session.pendingFrames / s.frameRate > config.maxBufferedSec) {
+      throw new StreamError('buffer_full', `more than ${config.maxBufferedSec} s of tokens waiting to be decoded`);
+    }
+  }
+
+  private flush(m: Record<string, unknown>): void {
+    const s = this.started;
+    if (!s || this.state !== 'active') throw new StreamError('not_started', '"flush" before "start" was accepted');
+    const marker = m.marker;
+    const okMarker = (typeof marker === 'string' && marker.length <= 128) || (typeof marker === 'number' && Number.isFinite(marker));
+    if (!okMarker) throw new StreamError('bad_message', 'flush needs a marker: a string of up to 128 characters or a number');
+    const samples = this.samples(s);
+    void s.session.flush().then(() => {
+      if (this.state === 'closed' || s.session.destroyed) return;
+      this.sendJson({ type: 'flushed', marker, frames: this.frames(s), samples: s.direction === 'encode' ? samples : this.samples(s) });
+    });
+  }
+
+  private async close(): Promise<void> {
+    const s = this.started;
+    if (!s || this.state !== 'active') {
+      this.closeSocket(1000, 'closed');
+      return;
+    }
+    this.state = 'closing';
+    await s.session.finish();
+    if (s.session.destroyed) return;
+    const durationSec = (performance.now() - s.startedAt) / 1000;
+    this.sendJson({ type: 'closed', frames: this.frames(s), samples: this.samples(s), packets: this.packetsOut, durationSec });
+    this.closeSocket(1000, 'closed');
+  }
+
+  private frames(s: Started): number {
+    return s.session instanceof EncodeSession ? s.session.framesDelivered : s.session.framesReceived;
+  }
+
+  private samples(s: Started): number {
+    return s.session instanceof EncodeSession ? s.session.samplesReceived : s.session.samplesDelivered;
+  }
+
+  private sendTokens(block: TokenBlock, firstFrame: number, waitedMs: number): void {
+    const s = this.started!;
+    this.ctx.metrics.packetLatency.observe({ direction: 'encode' }, waitedMs / 1000);
+    this.ctx.metrics.mediaSeconds.inc({ model: s.model, direction: 'encode' }, block.numFrames / s.frameRate);
+    this.sendBinary(encodeTokenPacket(block, this.packetsOut++, firstFrame, s.codeBytes));
+  }
+
+  private sendPcm(pcm: Float32Array, firstSample: number, waitedMs: number): void {
+    const s = this.started!;
+    this.ctx.metrics.packetLatency.observe({ direction: 'decode' }, waitedMs / 1000);
+    this.ctx.metrics.mediaSeconds.inc({ model: s.model, direction: 'decode' }, pcm.length / s.sampleRate);
+    // large decoded runs (a flush or close after a burst) go out in frames a browser handles comfortably
+    const step = Math.max(1, Math.floor(this.ctx.config.maxFrameBytes / (s.format === 's16le' ? 2 : 4)));
+    for (let i = 0; i < pcm.length; i += step) {
+      this.sendBinary(encodeAudioOut(pcm.subarray(i, i + step), s.format, this.packetsOut++, firstSample + i));
+    }
+  }
+
+  private sendBinary(bytes: Uint8Array): void {
+    if (this.ws.readyState !== this.ws.OPEN) return;
+    this.ws.send(bytes, { binary: true });
+    if (this.ws.bufferedAmount > this.ctx.config.maxOutboundBytes) {
+      this.fail(new StreamError('slow_consumer', `client is not reading: ${this.ws.bufferedAmount} bytes queued (limit ${this.ctx.config.maxOutboundBytes})`));
+    }
+  }
+
+  private sendJson(msg: object): void {
+    if (this.ws.readyState === this.ws.OPEN) this.ws.send(JSON.stringify(msg));
+  }
+
+  private sessionFailed(e: CodecError): void {
+    if (e.code === 'aborted') return;
+    if (e.code === 'limit_exceeded') this.fail(new StreamError('overloaded', e.message));
+    else {
+      this.ctx.log.error({ streamId: this.id, err: e.message }, 'model run failed');
+      this.fail(new StreamError('internal', e.message));
+    }
+  }
+
+  private armIdle(): void {
+    clearTimeout(this.idleTimer);
+    this.idleTimer = setTimeout(() => this.fail(new StreamError('idle_timeout', `no message for ${this.ctx.config.idleTimeoutMs} ms`)), this.ctx.config.idleTimeoutMs);
+  }
+
+  private ping(): void {
+    if (!this.alive) {
+      this.ws.terminate(); // the peer stopped answering pings: the network is gone
+      return;
+    }
+    this.alive = false;
+    if (this.ws.readyState === this.ws.OPEN) this.ws.ping();
+  }
+
+  closeSocket(code: number, reason: string): void {
+    if (this.state === 'closed') return;
+    this.state = 'closing';
+    this.started?.session.destroy();
+    if (this.ws.readyState === this.ws.OPEN || this.ws.readyState === this.ws.CONNECTING) this.ws.close(code, reason);
+    this.killTimer ??= setTimeout(() => this.ws.terminate(), CLOSE_GRACE_MS);
+    this.killTimer.unref?.();
+  }
+
+  /** Releases everything the stream holds; runs once, whatever ended it. */
+  private cleanup(): void {
+    if (this.state === 'closed') return;
+    const s = this.started;
+    if (s) this.ctx.metrics.activeStreams.dec({ model: s.model, direction: s.direction });
+    this.state = 'closed';
+    s?.session.destroy();
+    clearTimeout(this.idleTimer);
+    clearInterval(this.pingTimer);
+    clearTimeout(this.killTimer);
+    this.onGone(this);
+  }
+}
+
+function withExpected(e: StreamError, expectedFrame: number): StreamError {
+  return new StreamError(e.code, e.message, { ...e.extra, expectedFrame });
+}
+
+function toBuffer(data: Buffer | ArrayBuffer | Buffer[]): Buffer {
+  if (Buffer.isBuffer(data)) return data;
+  if (Array.isArray(data)) return Buffer.concat(data);
+  return Buffer.from(data);
+}

@@ -1,0 +1,23 @@
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+
+// The evaluation metrics are Python (numpy/scipy under Debian's /usr/bin/python3); their unit tests pin known
+// behaviour (identical signals, white noise at known SNRs, invariances). This runs them and fails when they fail.
+const repoRoot = fileURLToPath(new URL('..', import.meta.url));
+
+describe('evaluation metrics (models/eval/metrics.py)', () => {
+  it('passes its Python unit tests', () => {
+    const result = spawnSync(
+      '/usr/bin/python3',
+      ['-m', 'unittest', 'discover', '-v', '-s', 'models/eval', '-p', 'test_*.py'],
+      { cwd: repoRoot, encoding: 'utf8', env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1' }, timeout: 110_000 },
+    );
+    const output = `${result.stdout ?? ''}${result.stderr ?? ''}`;
+    expect(result.error, output).toBeUndefined();
+    expect(result.status, output).toBe(0);
+    const ran = /Ran (\d+) tests?/.exec(output);
+    expect(Number(ran?.[1] ?? 0), output).toBeGreaterThanOrEqual(15);
+    expect(output).toMatch(/\nOK\s*$/);
+  });
+});
