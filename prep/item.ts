@@ -1,10 +1,10 @@
 import { open } from 'node:fs/promises';
 import { openAudio } from '../codec/audio-input.js';
 import { CodecError, isCodecError } from '../codec/errors.js';
-import { ffmpegDecode } from '../codec/ffmpeg.js';
 import { StreamEncoder, concatTokens, type EncodeWindow } from '../codec/stream-encoder.js';
 import type { TokenBlock } from '../codec/types.js';
 import { looksLikeWav, parseWavHeader } from '../codec/wav.js';
+import { decodeFile } from './decode.js';
 import type { EncoderPool } from './encoder-pool.js';
 import type { PrepFailure, PrepItem } from './inputs.js';
 import { tokensToNpy } from './npy.js';
@@ -145,20 +145,22 @@ async function encodeItem(item: PrepItem, ctx: ItemContext, totals: Totals): Pro
  * WAV already at the model's rate is read in-process; everything else is
  * decoded and resampled by an ffmpeg child, which runs on another core.
  */
-async function openPcm(path: string, rate: number, timeoutMs: number): Promise<AsyncIterable<Float32Array>> {
+export async function openPcm(path: string, rate: number, timeoutMs: number): Promise<AsyncIterable<Float32Array>> {
   const head = Buffer.alloc(64);
   try {
     const fh = await open(path, 'r');
     try {
-      await fh.read(head, 0, 64, 0);
+      const { bytesRead } = await fh.read(head, 0, 64, 0);
+      if (bytesRead === 0) throw new CodecError('invalid_audio', 'file is empty');
     } finally {
       await fh.close();
     }
   } catch (e) {
+    if (isCodecError(e)) throw e;
     throw new CodecError('invalid_argument', `cannot read ${path}: ${(e as Error).message}`);
   }
   if (looksLikeWav(head) && parseWavHeader(head)?.sampleRate === rate) return (await openAudio({ path }, { sampleRate: rate })).pcm;
-  return ffmpegDecode({ path }, { sampleRate: rate, timeoutMs });
+  return decodeFile(path, rate, timeoutMs);
 }
 
 /** Streams one signal through the pool, keeping a bounded number of windows in flight. */
@@ -200,7 +202,8 @@ class TokenStream {
   }
 }
 
-async function encodeWhole(pcm: Float32Array, ctx: ItemContext): Promise<TokenBlock> {
+/** Encodes one in-memory signal exactly as the pipeline does (same windows, padding and batching). */
+export async function encodeWhole(pcm: Float32Array, ctx: ItemContext): Promise<TokenBlock> {
   const s = new TokenStream(ctx);
   await s.push(pcm);
   return s.finish();

@@ -74,6 +74,7 @@ export async function buildApp(config: ServerConfig): Promise<FastifyInstance> {
   if (config.demo) await registerDemo(app);
 
   // ---- [issue 6] HTTP batch API: register its plugin (server/http/) on the next line ----
+  await app.register((await import('./http/plugin.js')).httpApi);
   // ---- [issue 8] rooms: add a WebSocket path with app.tokstream.streams.addUpgradeRoute(...) ----
 
   app.addHook('preClose', async () => {

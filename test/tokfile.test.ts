@@ -3,8 +3,8 @@ import type { FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bitsPerCode, packCodes, packedLength, unpackCodes } from '../codec/bitpack.js';
-import { crc32 } from '../codec/crc32.js';
+import { bitsPerCode, packCodes, packedLength, unpackCodes } from '../codec/tok/bitpack.js';
+import { crc32 } from '../codec/tok/crc32.js';
 import { CodecError } from '../codec/errors.js';
 import {
   assertTokMatchesModel,

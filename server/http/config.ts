@@ -56,3 +56,32 @@ export function resolveHttpApiConfig(partial: Partial<HttpApiConfig> = {}): Http
 function stripUndefined<T extends object>(o: T): Partial<T> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
+
+/** Environment variables for each field (TOKSTREAM_HTTP_MAX_BODY_BYTES, ...), so a served instance is configurable. */
+export const HTTP_API_ENV: Record<keyof HttpApiConfig, string> = {
+  maxBodyBytes: 'TOKSTREAM_HTTP_MAX_BODY_BYTES',
+  maxDurationSec: 'TOKSTREAM_HTTP_MAX_DURATION_SEC',
+  maxConcurrentJobs: 'TOKSTREAM_HTTP_MAX_JOBS',
+  retryAfterSec: 'TOKSTREAM_HTTP_RETRY_AFTER_SEC',
+  spoolDir: 'TOKSTREAM_HTTP_SPOOL_DIR',
+  maxSpoolBytes: 'TOKSTREAM_HTTP_MAX_SPOOL_BYTES',
+  ffmpegTimeoutMs: 'TOKSTREAM_HTTP_FFMPEG_TIMEOUT_MS',
+  chunkFrames: 'TOKSTREAM_HTTP_CHUNK_FRAMES',
+  opusBitrate: 'TOKSTREAM_HTTP_OPUS_BITRATE',
+  mp3Bitrate: 'TOKSTREAM_HTTP_MP3_BITRATE',
+};
+
+export function httpApiConfigFromEnv(env: Record<string, string | undefined>): Partial<HttpApiConfig> {
+  const out: Partial<Record<keyof HttpApiConfig, string | number>> = {};
+  for (const [key, name] of Object.entries(HTTP_API_ENV) as [keyof HttpApiConfig, string][]) {
+    const v = env[name];
+    if (v === undefined || v === '') continue;
+    if (key === 'spoolDir') out[key] = v;
+    else {
+      const n = Number(v);
+      if (!Number.isFinite(n)) throw new Error(`${name}: "${v}" is not a number`);
+      out[key] = n;
+    }
+  }
+  return out as Partial<HttpApiConfig>;
+}

@@ -1,6 +1,7 @@
 import multipart from '@fastify/multipart';
 import type { FastifyInstance } from 'fastify';
-import { resolveHttpApiConfig } from './config.js';
+import type { TokstreamServices } from '../app.js';
+import { httpApiConfigFromEnv, resolveHttpApiConfig } from './config.js';
 import { registerDecodeRoute } from './decode-route.js';
 import type { HttpApiOptions, RouteDeps } from './deps.js';
 import { registerEncodeRoute } from './encode-route.js';
@@ -14,14 +15,24 @@ export type { HttpApiOptions } from './deps.js';
 
 /**
  * The batch HTTP API as a fastify plugin (encapsulated: its body parsers and
- * error handler apply to its own routes only). Register it with the process's
- * models and batchers so bulk jobs share them with the streams:
+ * error handler apply to its own routes only). Inside the server it takes the
+ * models, batchers and auth the streams use from `app.tokstream` (server/app.ts),
+ * so bulk jobs share model sessions and batchers with the streams; tests and
+ * embedders may pass them explicitly:
  *
  *   app.register(httpApi, { models, broken, batcherFor, authenticate, config })
  */
-export async function httpApi(app: FastifyInstance, opts: HttpApiOptions): Promise<void> {
-  const config = resolveHttpApiConfig(opts.config);
-  const deps: RouteDeps = { ...opts, config, slots: new JobSlots(config.maxConcurrentJobs, config.retryAfterSec) };
+export async function httpApi(app: FastifyInstance, opts: Partial<HttpApiOptions> = {}): Promise<void> {
+  const resolved = { ...fromServices(app), ...stripUndefined(opts) };
+  if (!resolved.models || !resolved.broken || !resolved.batcherFor) {
+    throw new Error('http api: no models/batchers given and none on app.tokstream');
+  }
+  const config = resolveHttpApiConfig(resolved.config ?? httpApiConfigFromEnv(process.env));
+  const deps: RouteDeps = {
+    ...(resolved as HttpApiOptions),
+    config,
+    slots: new JobSlots(config.maxConcurrentJobs, config.retryAfterSec),
+  };
 
   // Bodies are streamed: every content type reaches the route as the raw request stream
   // (never buffered, never parsed as JSON/text), except multipart, whose file part is streamed.
@@ -36,9 +47,31 @@ export async function httpApi(app: FastifyInstance, opts: HttpApiOptions): Promi
 
   app.addSchema(errorSchema);
   app.setErrorHandler((error, request, reply) => sendError(error, request, reply));
-  await registerOpenApi(app, Boolean(opts.authenticate));
+  await registerOpenApi(app, Boolean(deps.authenticate));
 
   registerModelsRoute(app, deps);
   registerEncodeRoute(app, deps);
   registerDecodeRoute(app, deps);
+}
+
+/** What server/app.ts shares on `app.tokstream`, as plugin options. */
+function fromServices(app: FastifyInstance): Partial<HttpApiOptions> {
+  const s = (app as { tokstream?: TokstreamServices }).tokstream;
+  if (!s) return {};
+  return {
+    models: s.registry.models,
+    broken: s.registry.broken,
+    batcherFor: (model) => {
+      const b = s.batchers.get(model.name);
+      if (!b) throw new Error(`no batcher for model ${model.name}`);
+      return b;
+    },
+    defaultModel: s.defaultModel,
+    // the streams' own check: API key unless --no-auth, and the browser origin allow-list
+    authenticate: s.auth.hook(),
+  };
+}
+
+function stripUndefined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }

@@ -1,0 +1,118 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
+import { connect } from 'node:net';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { encodeTok } from '../codec/tokfile.js';
+import { convertAudio, scratch, speechWav } from './helpers/fixtures.js';
+import { ffmpegChildren, startApi, waitFor, type TestApi } from './http-support.js';
+
+let api: TestApi;
+let spoolDir: string;
+let speech20s: string;
+
+beforeAll(async () => {
+  spoolDir = mkdtempSync(join(scratch, 'http-spool-'));
+  api = await startApi({ maxConcurrentJobs: 1, spoolDir });
+  speech20s = join(scratch, 'http-abort-20s.wav');
+  execFileSync('ffmpeg', ['-nostdin', '-v', 'error', '-y', '-stream_loop', '10', '-i', speechWav(), '-t', '20', '-ac', '1', speech20s]);
+});
+afterAll(async () => {
+  await api?.close();
+});
+
+function encoded(ext: 'mp3' | 'm4a'): Buffer {
+  return readFileSync(convertAudio(speech20s, ext, 44100, 1));
+}
+
+/** Sends the headers and the first `fraction` of the body over a raw socket, then leaves the upload hanging. */
+function partialUpload(path: string, body: Buffer, fraction: number) {
+  const { port } = new URL(api.url);
+  const socket = connect(Number(port), '127.0.0.1');
+  socket.on('error', () => {});
+  const received: Buffer[] = [];
+  socket.on('data', (d) => received.push(d));
+  socket.write(`POST ${path} HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/octet-stream\r\ncontent-length: ${body.length}\r\n\r\n`);
+  socket.write(body.subarray(0, Math.floor(body.length * fraction)));
+  return { socket, received };
+}
+
+/** The server is idle again: a job slot is free (maxConcurrentJobs is 1) and the batcher holds nothing. */
+async function expectServerIdle(): Promise<void> {
+  const res = await fetch(`${api.url}/v1/encode`, { method: 'POST', body: readFileSync(speechWav()) });
+  expect(res.status).toBe(200);
+  await res.arrayBuffer();
+  const s = api.batcher.stats();
+  expect(s.queuedBulk + s.queuedRealtime).toBe(0);
+}
+
+describe('client aborts', () => {
+  it('an upload aborted midway leaves no ffmpeg child behind', async () => {
+    expect(ffmpegChildren()).toEqual([]);
+    const { socket } = partialUpload('/v1/encode', encoded('mp3'), 0.4);
+    // the decoder child is really there while the upload hangs...
+    expect(await waitFor(() => ffmpegChildren().length === 1, 10_000)).toBe(true);
+    socket.destroy();
+    // ...and gone once the client is
+    expect(await waitFor(() => ffmpegChildren().length === 0, 5_000)).toBe(true);
+    await expectServerIdle();
+  });
+
+  it('a client that hangs up while the .tok is streaming back leaves no ffmpeg child behind', async () => {
+    const { socket, received } = partialUpload('/v1/encode', encoded('mp3'), 0.8);
+    // the response has started (status line + first .tok bytes) while the upload is still open
+    expect(await waitFor(() => Buffer.concat(received).includes('\r\n\r\n'), 15_000)).toBe(true);
+    expect(Buffer.concat(received).toString('latin1')).toMatch(/^HTTP\/1\.1 200/);
+    expect(ffmpegChildren().length).toBe(1);
+    socket.destroy();
+    expect(await waitFor(() => ffmpegChildren().length === 0, 5_000)).toBe(true);
+    await expectServerIdle();
+  });
+
+  it('an mp4 upload aborted while spooling leaves neither a child nor a spool file; a finished one leaves no spool file', async () => {
+    const m4a = encoded('m4a');
+    const { socket } = partialUpload('/v1/encode', m4a, 0.5);
+    expect(await waitFor(() => readdirSync(spoolDir).length === 1, 10_000)).toBe(true);
+    socket.destroy();
+    expect(await waitFor(() => readdirSync(spoolDir).length === 0, 5_000)).toBe(true);
+    expect(ffmpegChildren()).toEqual([]);
+    const res = await fetch(`${api.url}/v1/encode`, { method: 'POST', body: m4a });
+    expect(res.status).toBe(200);
+    await res.arrayBuffer();
+    expect(await waitFor(() => readdirSync(spoolDir).length === 0, 5_000)).toBe(true);
+  });
+
+  it('a download aborted midway kills the FLAC/MP3 encoder child', async () => {
+    // 60 s of arbitrary codes: decoding yields noise, which FLAC cannot shrink much, so the response outgrows socket buffers
+    const m = api.model.manifest;
+    const frames = 60 * (m.sampleRate / m.hopLength);
+    const codes = Int32Array.from({ length: 8 * frames }, (_, i) => (i * 2654435761) % m.codebookSize >>> 0);
+    const tok = await encodeTok(
+      { modelName: m.name, modelSha256: api.model.hash, sampleRate: m.sampleRate, hopLength: m.hopLength, numCodebooks: 8, codebookSize: m.codebookSize, originalSampleRate: m.sampleRate },
+      { numCodebooks: 8, numFrames: frames, codes },
+      { originalLength: frames * m.hopLength },
+    );
+    for (const format of ['flac', 'mp3']) {
+      const done = new Promise<void>((resolve, reject) => {
+        const req = httpRequest(`${api.url}/v1/decode?format=${format}`, { method: 'POST', headers: { 'content-type': 'application/vnd.tokstream.tok' } }, (res) => {
+          expect(res.statusCode).toBe(200);
+          res.once('data', () => {
+            // the encoder child is running while the body streams...
+            expect(ffmpegChildren().length).toBe(1);
+            req.destroy();
+            resolve();
+          });
+        });
+        req.on('error', () => {});
+        req.on('close', () => resolve());
+        req.end(tok);
+        setTimeout(() => reject(new Error('no response bytes')), 20_000);
+      });
+      await done;
+      // ...and killed when the client goes
+      expect(await waitFor(() => ffmpegChildren().length === 0, 5_000)).toBe(true);
+      await expectServerIdle();
+    }
+  });
+});

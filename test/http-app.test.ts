@@ -1,0 +1,95 @@
+import { createReadStream, readFileSync } from 'node:fs';
+import WebSocket from 'ws';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openEncodeStream, type WebSocketCtor } from '../clients/ts/client.js';
+import { openAudio } from '../codec/audio-input.js';
+import { CodecModel } from '../codec/model.js';
+import { concatTokens } from '../codec/stream-encoder.js';
+import { readTok } from '../codec/tokfile.js';
+import { DEFAULT_MODEL_DIR, convertAudio, readPcm, speechWav } from './helpers/fixtures.js';
+import { startTestServer } from './helpers/stream-harness.js';
+
+// The HTTP API inside the real server (server/app.ts): same auth as the streams, same model sessions and batcher.
+const KEY = 'http-app-key-0001';
+let server: Awaited<ReturnType<typeof startTestServer>>;
+let model: CodecModel;
+
+beforeAll(async () => {
+  server = await startTestServer({ noAuth: false, apiKeys: [KEY], maxAheadSec: 60, maxBufferedSec: 60 });
+  model = await CodecModel.load(DEFAULT_MODEL_DIR, { intraOpThreads: 1 });
+});
+afterAll(async () => {
+  await server?.close();
+  await model?.release();
+});
+
+function agreement(a: Int32Array, b: Int32Array): number {
+  let same = 0;
+  for (let i = 0; i < a.length; i++) if (a[i] === b[i]) same++;
+  return same / Math.max(1, a.length);
+}
+
+async function offlineTokens(path: string) {
+  const audio = await openAudio({ stream: createReadStream(path) }, { sampleRate: 24000 });
+  const blocks = [];
+  for await (const b of model.encodeStream(audio.pcm)) blocks.push(b);
+  return concatTokens(blocks);
+}
+
+describe('HTTP API in the server', () => {
+  it('takes the API key wherever the streams take it, and refuses requests without one', async () => {
+    const none = await fetch(`${server.url}/v1/models`);
+    expect(none.status).toBe(401);
+    expect((await none.json()).error.code).toBe('unauthorized');
+    const wrong = await fetch(`${server.url}/v1/models`, { headers: { authorization: 'Bearer not-the-key-0000' } });
+    expect(wrong.status).toBe(401);
+    for (const headers of [{ authorization: `Bearer ${KEY}` }, { 'x-api-key': KEY }]) {
+      const res = await fetch(`${server.url}/v1/models`, { headers });
+      expect(res.status).toBe(200);
+      expect((await res.json()).models[0].name).toBe('default');
+    }
+    const viaQuery = await fetch(`${server.url}/v1/encode?token=${KEY}`, { method: 'POST', body: readFileSync(speechWav('Key in the query.')) });
+    expect(viaQuery.status).toBe(200);
+    await viaQuery.arrayBuffer();
+    // the operational endpoints and the docs stay open
+    expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
+    expect((await fetch(`${server.url}/docs/json`)).status).toBe(200);
+  });
+
+  it('a stream and concurrent uploads share the batcher; each gets its own tokens', async () => {
+    const streamWav = speechWav('A live stream keeps going while files are uploaded beside it.');
+    const uploads = [convertAudio(speechWav('The first upload is an mp3 file.'), 'mp3', 44100, 2), convertAudio(speechWav('The second upload is flac.'), 'flac', 16000, 1)];
+    const pcm = readPcm(streamWav, 24000);
+    const enc = await openEncodeStream({ url: server.wsUrl, apiKey: KEY, WebSocket: WebSocket as unknown as WebSocketCtor, sampleRate: 24000, format: 'f32le' });
+    const collected = (async () => {
+      const packets = [];
+      for await (const p of enc) packets.push(p);
+      return packets;
+    })();
+    const httpJobs = uploads.map(async (file) => {
+      const res = await fetch(`${server.url}/v1/encode`, { method: 'POST', body: readFileSync(file), headers: { 'x-api-key': KEY } });
+      expect(res.status).toBe(200);
+      return readTok(new Uint8Array(await res.arrayBuffer()));
+    });
+    for (let i = 0; i < pcm.length; i += 1920) enc.write(pcm.subarray(i, i + 1920));
+    await enc.close();
+    const packets = await collected;
+    const streamed = concatTokens(packets.map((p) => ({ numCodebooks: p.tokens.numCodebooks, numFrames: p.tokens.numFrames, codes: Int32Array.from(p.tokens.codes) })));
+    const offline = await model.encode(pcm, 24000);
+    // Under load the batcher stacks several windows of one stream into a run; onnxruntime's float
+    // rounding depends on the batch size, and the untrained model has near-ties, so a rare code may flip.
+    expect(streamed.numFrames).toBe(offline.numFrames);
+    expect(agreement(streamed.codes, offline.codes)).toBeGreaterThan(0.995);
+    const toks = await Promise.all(httpJobs);
+    for (const [i, tok] of toks.entries()) {
+      const expected = await offlineTokens(uploads[i]);
+      expect(tok.tokens.numFrames).toBe(expected.numFrames);
+      expect(agreement(tok.tokens.codes, expected.codes)).toBeGreaterThan(0.995);
+    }
+    // both classes went through the one batcher of the model
+    const metrics = await (await fetch(`${server.url}/metrics`)).text();
+    const count = (priority: string) => Number(new RegExp(`tokstream_queue_wait_seconds_count\\{model="default",priority="${priority}"\\} (\\d+)`).exec(metrics)?.[1] ?? 0);
+    expect(count('realtime')).toBeGreaterThan(0);
+    expect(count('bulk')).toBeGreaterThan(0);
+  });
+});

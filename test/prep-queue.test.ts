@@ -1,0 +1,96 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Queue } from 'bullmq';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MODELS, ensureBuilt, makeCorpus, readIndex, runCli, startCli, treeHashes, waitFor } from './prep-helpers.js';
+
+const work = mkdtempSync(join(tmpdir(), 'tokstream-prep-queue-'));
+const corpus = join(work, 'corpus');
+let redis: ChildProcess | undefined;
+let port = 0;
+const plan = ['--models-dir', MODELS, '--job-items', '4', '--shard-bytes', '16K'];
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const p = (s.address() as { port: number }).port;
+      s.close(() => resolve(p));
+    });
+  });
+}
+
+beforeAll(async () => {
+  ensureBuilt();
+  makeCorpus(corpus, 24);
+  port = await freePort();
+  redis = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let log = '';
+  redis.stdout!.on('data', (d) => (log += d));
+  await waitFor(() => /Ready to accept connections/.test(log), 20_000, 'redis-server');
+});
+
+afterAll(async () => {
+  redis?.kill('SIGTERM');
+  if (redis && redis.exitCode === null) await new Promise((r) => redis!.once('exit', r));
+  rmSync(work, { recursive: true, force: true });
+});
+
+describe('tokstream prep enqueue / worker / merge on BullMQ', () => {
+  it('two workers, one killed mid-job: the stalled job runs again and the merged output equals a local run', async () => {
+    const url = `redis://127.0.0.1:${port}`;
+    const shared = join(work, 'shared');
+    const enqueueArgs = ['enqueue', '--input', corpus, '--out', shared, '--redis', url, '--queue', 'q1', ...plan];
+    let r = await runCli(enqueueArgs);
+    expect(r.code, r.stderr).toBe(0);
+    r = await runCli(enqueueArgs); // deterministic job ids: enqueueing again adds nothing
+    expect(r.code, r.stderr).toBe(0);
+    const queue = new Queue('q1', { connection: { host: '127.0.0.1', port } });
+    const counts = await queue.getJobCounts('waiting', 'active', 'completed', 'failed', 'delayed');
+    expect(Object.values(counts).reduce((a, b) => a + b, 0)).toBe(6);
+
+    const workerArgs = ['worker', '--redis', url, '--queue', 'q1', '--models-dir', MODELS, '--concurrency', '1', '--workers', '1', '--threads', '1', '--decoders', '2',
+      '--lock-ms', '2000', '--exit-when-idle'];
+    const victim = startCli(workerArgs);
+    const survivor = startCli(workerArgs);
+    // kill the first worker as soon as it is inside a job
+    await waitFor(() => /job-\d{6} started/.test(victim.output()), 60_000, 'victim to start a job');
+    const killedJob = /(job-\d{6}) started/.exec(victim.output())![1];
+    victim.child.kill('SIGKILL');
+    expect((await victim.done).signal).toBe('SIGKILL');
+    expect(victim.output()).not.toMatch(new RegExp(`${killedJob} done`));
+
+    const s = await survivor.done;
+    expect(s.code, s.stderr).toBe(0);
+    expect(s.stderr).toMatch(new RegExp(`${killedJob} started`)); // stalled job picked up again
+    const after = await queue.getJobCounts('completed', 'failed', 'waiting', 'active');
+    expect(after).toEqual({ completed: 6, failed: 0, waiting: 0, active: 0 });
+    await queue.close();
+
+    r = await runCli(['merge', '--out', shared]);
+    expect(r.code, r.stderr).toBe(0);
+    const keys = readIndex(shared).map((e) => e.key);
+    expect(keys.length).toBe(24);
+    expect(new Set(keys).size).toBe(24);
+
+    // the same plan run on one machine gives the same bytes
+    const local = join(work, 'local');
+    r = await runCli(['run', '--input', corpus, '--out', local, ...plan, '--quiet']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(treeHashes(shared)).toEqual(treeHashes(local));
+  });
+
+  it('merge reports unfinished jobs with exit code 3', async () => {
+    const url = `redis://127.0.0.1:${port}`;
+    const out = join(work, 'unfinished');
+    const r = await runCli(['enqueue', '--input', corpus, '--out', out, '--redis', url, '--queue', 'q2', ...plan]);
+    expect(r.code, r.stderr).toBe(0);
+    const m = await runCli(['merge', '--out', out]);
+    expect(m.code).toBe(3);
+    expect(m.stderr).toMatch(/6 of 6 jobs have no result yet/);
+  });
+});
