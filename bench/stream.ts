@@ -11,7 +11,9 @@
  *      the same search against a server whose batcher runs one window per ONNX run.
  *
  * The server runs in a child process (its RSS is its own); clients run here. Options:
- *   --chunk-ms 80 --trial-sec 6 --max-n 256 --threads 0 --provider cpu --codebooks 8 --models-dir models
+ *   --chunk-ms 80 --trial-sec 6 --max-n 256 --threads 0 --provider cpu --codebooks 8 --model-dir models/default --batch-wait-ms 4
+ * The offline throughput is measured before and after the stream trials; on a shared machine the
+ * spread between the two says how much the load moved during the run.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { execFileSync } from 'node:child_process';
@@ -36,6 +38,7 @@ const THREADS = num('threads', 0);
 const CODEBOOKS = num('codebooks', 8);
 const PROVIDER = (args.get('provider') ?? 'cpu') as 'cpu' | 'cuda' | 'auto';
 const MODEL_DIR = resolve(args.get('model-dir') ?? 'models/default');
+const BATCH_WAIT_MS = num('batch-wait-ms', 4);
 const SEND_MS = 20;
 
 if (args.has('serve')) void serve(JSON.parse(args.get('serve')!));
@@ -45,11 +48,16 @@ else void main();
 async function serve(opts: { maxBatch: number; modelsDir: string }): Promise<void> {
   const config = resolveServerConfig({
     port: 0, noAuth: true, logLevel: 'warn', demo: false, modelsDir: opts.modelsDir, provider: PROVIDER, intraOpThreads: THREADS,
-    maxStreams: 4096, maxBatch: opts.maxBatch, admissionMaxQueueMs: 1e9, idleTimeoutMs: 60_000,
+    maxStreams: 4096, maxBatch: opts.maxBatch, maxBatchWaitMs: BATCH_WAIT_MS, admissionMaxQueueMs: 1e9, idleTimeoutMs: 60_000,
   });
   const server = await startServer(config);
+  const busySec = async () => {
+    const h = await server.app.tokstream.metrics.stepSeconds.get();
+    return h.values.filter((v) => v.metricName?.endsWith('_sum')).reduce((s, v) => s + v.value, 0);
+  };
   process.on('message', (m: string) => {
     if (m === 'rss') process.send!({ rss: process.memoryUsage().rss });
+    if (m === 'busy') void busySec().then((busy) => process.send!({ busy }));
     if (m === 'stop') void server.close().then(() => process.exit(0));
   });
   process.send!({ port: server.port, provider: server.app.tokstream.registry.models.get('default')?.provider });
@@ -60,6 +68,8 @@ interface Child {
   url: string;
   provider: string;
   rss(): Promise<number>;
+  /** Seconds the model has spent in ONNX runs so far. */
+  busy(): Promise<number>;
   stop(): Promise<void>;
 }
 
@@ -79,6 +89,7 @@ function startChild(maxBatch: number, modelsDir: string): Promise<Child> {
         url: `ws://127.0.0.1:${m.port}/v1/stream`,
         provider: m.provider,
         rss: () => ask<number>('rss', 'rss'),
+        busy: () => ask<number>('busy', 'busy'),
         stop: () => new Promise<void>((res) => {
           proc.removeAllListeners('exit');
           proc.once('exit', () => res());
@@ -125,6 +136,33 @@ async function offlineThroughput(audio: Float32Array): Promise<{ longXrt: number
   return { longXrt, sameShapeXrt, chunkFrames, windowFrames };
 }
 
+/** Token agreement between the streaming window plan and default offline encoding (protocol.md §8). */
+async function agreement(): Promise<string[]> {
+  const model = await CodecModel.load(MODEL_DIR, { provider: PROVIDER, intraOpThreads: THREADS });
+  const sentences: [string, string][] = [
+    ['en-us', 'The quick brown fox jumps over the lazy dog.'], ['en', 'Streaming tokens must match offline encoding.'],
+    ['de', 'She sells sea shells by the sea shore, quietly.'], ['fr', 'Numbers: one two three four five six seven eight nine ten.'],
+  ];
+  const clips = sentences.map(([voice, text]) => {
+    const wav = execFileSync('espeak-ng', ['-v', voice, '--stdout', text], { maxBuffer: 1 << 28 });
+    const buf = execFileSync('ffmpeg', ['-nostdin', '-v', 'error', '-i', '-', '-ac', '1', '-ar', String(model.manifest.sampleRate), '-f', 'f32le', '-'], { input: wav, maxBuffer: 1 << 28 });
+    return new Float32Array(buf.buffer, buf.byteOffset, buf.byteLength / 4).slice();
+  });
+  const lines: string[] = [];
+  for (const chunkMs of [40, 80, 200]) {
+    const chunkFrames = Math.max(1, Math.round((chunkMs / 1000) * (model.manifest.sampleRate / model.manifest.hopLength)));
+    let same = 0, total = 0, same0 = 0, total0 = 0;
+    for (const pcm of clips) {
+      const a = await model.encode(pcm, model.manifest.sampleRate, { chunkFrames });
+      const b = await model.encode(pcm, model.manifest.sampleRate);
+      a.codes.forEach((c, i) => ((total++, c === b.codes[i] && same++), i < a.numFrames && (total0++, c === b.codes[i] && same0++)));
+    }
+    lines.push(`chunk ${chunkMs} ms: ${((100 * same) / total).toFixed(2)}% of ${total} codes, codebook 0 ${((100 * same0) / total0).toFixed(2)}%`);
+  }
+  await model.release();
+  return lines;
+}
+
 interface TrialResult {
   n: number;
   ok: boolean;
@@ -133,6 +171,8 @@ interface TrialResult {
   errors: string[];
   missingFrames: number;
   rssMid: number;
+  /** Share of the trial's wall time the model spent running. */
+  busy: number;
 }
 
 /** N clients streaming in real time for TRIAL_SEC; every packet's latency from its first sample's send time. */
@@ -168,6 +208,7 @@ async function trial(child: Child, n: number, audio: Float32Array, hop: number):
     return c;
   }));
   // one ticker paces everyone; each stream starts at a random phase within a chunk
+  const busy0 = await child.busy();
   const t0 = performance.now();
   const phase = clients.map(() => Math.random() * CHUNK_MS);
   let rssMid = 0;
@@ -191,6 +232,7 @@ async function trial(child: Child, n: number, audio: Float32Array, hop: number):
     }, 5);
     setTimeout(() => void child.rss().then((r) => (rssMid = r)), (TRIAL_SEC * 1000) / 2);
   });
+  const busy = (await child.busy() - busy0) / ((performance.now() - t0) / 1000);
   for (const c of clients) if (c.ws.readyState === WebSocket.OPEN) c.ws.send(JSON.stringify({ type: 'close' }));
   await Promise.race([Promise.all(clients.map((c) => c.done)), new Promise((r) => setTimeout(r, 10_000))]);
   for (const c of clients) {
@@ -200,7 +242,7 @@ async function trial(child: Child, n: number, audio: Float32Array, hop: number):
   latencies.sort((a, b) => a - b);
   const q = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? Infinity;
   const p99 = q(0.99);
-  return { n, ok: errors.length === 0 && missingFrames === 0 && p99 <= CHUNK_MS + 100, p50: q(0.5), p99, errors, missingFrames, rssMid };
+  return { n, ok: errors.length === 0 && missingFrames === 0 && p99 <= CHUNK_MS + 100, p50: q(0.5), p99, errors, missingFrames, rssMid, busy };
 }
 
 /** Doubling then bisection for the largest N that passes; a bounded number of trials. */
@@ -209,7 +251,7 @@ async function largestN(child: Child, audio: Float32Array, hop: number, label: s
   const run = async (n: number) => {
     const r = await trial(child, n, audio, hop);
     trials.push(r);
-    console.log(`  [${label}] N=${String(n).padStart(3)}  ${r.ok ? 'keeps real time' : 'FAILS          '}  p50 ${r.p50.toFixed(0)} ms  p99 ${r.p99.toFixed(0)} ms${r.errors.length ? `  errors: ${[...new Set(r.errors)].join(',')}` : ''}${r.missingFrames ? `  missing frames: ${r.missingFrames}` : ''}`);
+    console.log(`  [${label}] N=${String(n).padStart(3)}  ${r.ok ? 'keeps real time' : 'FAILS          '}  p50 ${r.p50.toFixed(0)} ms  p99 ${r.p99.toFixed(0)} ms  model busy ${(100 * r.busy).toFixed(0)}%${r.errors.length ? `  errors: ${[...new Set(r.errors)].join(',')}` : ''}${r.missingFrames ? `  missing frames: ${r.missingFrames}` : ''}`);
     await new Promise((r2) => setTimeout(r2, 500)); // let the server drain
     return r;
   };
@@ -243,8 +285,9 @@ async function main(): Promise<void> {
   symlinkSync(MODEL_DIR, join(modelsDir, 'default'));
   console.log(`tokstream stream benchmark: model ${MODEL_DIR}, chunk ${CHUNK_MS} ms, ${CODEBOOKS} codebooks, ${TRIAL_SEC} s trials, threads ${THREADS || 'all'}, provider ${PROVIDER}`);
 
-  const off = await offlineThroughput(audio);
-  console.log(`offline batched throughput: ${off.longXrt.toFixed(1)}x real time (10 s windows), ${off.sameShapeXrt.toFixed(1)}x with streaming-shaped windows (${off.windowFrames} frames computed per ${off.chunkFrames} kept)`);
+  for (const line of await agreement()) console.log(`token agreement, streaming windows vs default offline encode: ${line}`);
+  const before = await offlineThroughput(audio);
+  console.log(`offline batched throughput: ${before.longXrt.toFixed(1)}x real time (10 s windows), ${before.sameShapeXrt.toFixed(1)}x with streaming-shaped windows (${before.windowFrames} frames computed per ${before.chunkFrames} kept)`);
 
   const batched = await startChild(16, modelsDir);
   const hop = 320;
@@ -258,15 +301,20 @@ async function main(): Promise<void> {
   const s = await largestN(single, audio, hop, 'batch=1');
   await single.stop();
 
+  const after = await offlineThroughput(audio);
+  console.log(`offline batched throughput again: ${after.longXrt.toFixed(1)}x / ${after.sameShapeXrt.toFixed(1)}x real time`);
+  const off = { longXrt: (before.longXrt + after.longXrt) / 2, sameShapeXrt: (before.sameShapeXrt + after.sameShapeXrt) / 2 };
+  const spread = (a: number, b: number) => `${Math.min(a, b).toFixed(1)}-${Math.max(a, b).toFixed(1)}`;
   const n = b.best?.n ?? 0;
   const n1 = s.best?.n ?? 0;
   const memPerStream = b.best && b.best.rssMid > idleRss ? (b.best.rssMid - idleRss) / b.best.n : NaN;
   const rows: [string, string][] = [
-    ['offline batched throughput (10 s windows)', `${off.longXrt.toFixed(1)}x real time`],
-    ['offline batched throughput (streaming windows)', `${off.sameShapeXrt.toFixed(1)}x real time`],
+    ['offline batched throughput (10 s windows)', `${off.longXrt.toFixed(1)}x real time (before/after: ${spread(before.longXrt, after.longXrt)})`],
+    ['offline batched throughput (streaming windows)', `${off.sameShapeXrt.toFixed(1)}x real time (before/after: ${spread(before.sameShapeXrt, after.sameShapeXrt)})`],
     [`largest N keeping real time, p99 <= ${CHUNK_MS + 100} ms`, `${n} streams (p99 ${b.best?.p99.toFixed(0) ?? '-'} ms)`],
     ['streaming efficiency N / offline xRT (10 s windows)', (n / off.longXrt).toFixed(2)],
     ['streaming efficiency N / offline xRT (streaming windows)', `${(n / off.sameShapeXrt).toFixed(2)} (target >= 0.7)`],
+    ['model busy share at that N (ONNX run time / wall time)', b.best ? `${(100 * b.best.busy).toFixed(0)}%` : 'n/a'],
     ['memory per stream (server RSS)', Number.isFinite(memPerStream) ? `${(memPerStream / 1024).toFixed(0)} KiB` : 'n/a'],
     ['batch-size-1 scheduler: largest N', `${n1} streams`],
     ['batching gain (N batcher / N batch=1)', n1 > 0 ? `${(n / n1).toFixed(2)}x` : 'n/a (batch=1 kept no stream)'],

@@ -17,8 +17,10 @@
  * - Two priority classes. 'realtime' work always goes first. 'bulk' work fills the slots a
  *   realtime batch leaves free (same shape), or runs alone when no realtime work is queued; while
  *   realtime work was seen within the last `shareWindowMs`, bulk runs may take at most `bulkShare`
- *   of the model's wall time over that window. With no realtime traffic bulk gets the whole model.
- *   Keep bulk windows short (a bulk run delays realtime work by at most one run).
+ *   of the model's wall time over that window, and a bulk-only run is sized (from measured run
+ *   times) to last about `bulkRunBudgetMs`, since realtime work arriving meanwhile waits for it.
+ *   With no realtime traffic bulk gets the whole model. Keep bulk windows short: one window is
+ *   the smallest bulk run.
  * - Fairness: each stream has its own FIFO; a batch takes the head of each stream in round-robin
  *   order (one window per stream), and a second window of the same stream only when the first pass
  *   left slots free. The batch's shape is that of the oldest waiting head, so no shape starves.
@@ -67,6 +69,12 @@ export interface BatcherOptions {
   bulkShare?: number;
   /** Most bulk windows in one run (default maxBatch). */
   bulkMaxBatch?: number;
+  /**
+   * While realtime work is around, a bulk-only run is sized to take about this long at most
+   * (estimated from earlier runs; at least one window): it delays realtime work by that much
+   * (default 40 ms).
+   */
+  bulkRunBudgetMs?: number;
   /** Window over which the bulk share is measured (default 2000 ms). */
   shareWindowMs?: number;
   /** Most windows queued per class; beyond it submit rejects with 'limit_exceeded' (default 4096). */
@@ -93,7 +101,10 @@ export interface BatcherStats {
   queuedBulk: number;
   inFlight: number;
   streams: number;
-  /** Moving average of realtime queue wait (ms): an admission signal. */
+  /**
+   * Realtime queue wait (ms) for admission: the larger of the mean wait of windows started in the
+   * last `shareWindowMs` and the age of the oldest realtime window still queued (0 when idle).
+   */
   realtimeWaitMs: number;
 }
 
@@ -214,6 +225,9 @@ export class ModelBatcher {
   private readonly maxConcurrent: number;
   private readonly bulkShare: number;
   private readonly bulkMaxBatch: number;
+  private readonly bulkRunBudgetMs: number;
+  /** Moving average of run time per window frame, per kind: sizes bulk runs to the budget. */
+  private readonly msPerFrame: Record<Job['kind'], number | undefined> = { encode: undefined, decode: undefined };
   private readonly shareWindowMs: number;
   private readonly maxQueued: number;
   private readonly onBatch?: (info: BatchInfo) => void;
@@ -223,7 +237,8 @@ export class ModelBatcher {
   private history: { end: number; ms: number; bulkMs: number }[] = [];
   private lastRealtimeAt = -Infinity;
   private timer: NodeJS.Timeout | undefined;
-  private waitEma = 0;
+  /** Recent realtime waits: when the run started, how long each window had queued. */
+  private recentWaits: { at: number; ms: number }[] = [];
   private closed = false;
 
   constructor(private readonly model: BatchModel, opts: BatcherOptions = {}) {
@@ -232,6 +247,7 @@ export class ModelBatcher {
     this.maxConcurrent = positiveInt(opts.maxConcurrent ?? 1, 'maxConcurrent');
     this.bulkShare = Math.min(1, Math.max(0, opts.bulkShare ?? 0.5));
     this.bulkMaxBatch = positiveInt(opts.bulkMaxBatch ?? this.maxBatch, 'bulkMaxBatch');
+    this.bulkRunBudgetMs = Math.max(0, opts.bulkRunBudgetMs ?? 40);
     this.shareWindowMs = Math.max(1, opts.shareWindowMs ?? 2000);
     this.maxQueued = positiveInt(opts.maxQueued ?? 4096, 'maxQueued');
     this.onBatch = opts.onBatch;
@@ -271,12 +287,16 @@ export class ModelBatcher {
   stats(): BatcherStats {
     const ids = new Set<string>();
     for (const q of Object.values(this.queues)) for (const j of q.all()) ids.add(j.streamId);
+    const t = now();
+    this.recentWaits = this.recentWaits.filter((w) => w.at > t - this.shareWindowMs);
+    const mean = this.recentWaits.reduce((s, w) => s + w.ms, 0) / Math.max(1, this.recentWaits.length);
+    const oldest = this.queues.realtime.oldestHead();
     return {
       queuedRealtime: this.queues.realtime.size,
       queuedBulk: this.queues.bulk.size,
       inFlight: this.running.size,
       streams: ids.size,
-      realtimeWaitMs: this.waitEma,
+      realtimeWaitMs: Math.max(mean, oldest ? t - oldest.enqueuedAt : 0),
     };
   }
 
@@ -363,16 +383,32 @@ export class ModelBatcher {
     const bhead = bulk.oldestHead();
     if (!bhead) return { retryInMs: Infinity };
     if (!this.bulkAllowed(t)) return { retryInMs: 5 };
+    const size = this.realtimeRecent(t) ? this.bulkBatchWithinBudget(bhead) : this.bulkMaxBatch;
     const waited = t - bhead.enqueuedAt;
-    if (waited < this.maxWaitMs && bulk.countKey(bhead.key, this.bulkMaxBatch) < this.bulkMaxBatch) return { retryInMs: this.maxWaitMs - waited };
-    return { jobs: bulk.take(bhead.key, this.bulkMaxBatch), retryInMs: Infinity };
+    if (waited < this.maxWaitMs && bulk.countKey(bhead.key, size) < size) return { retryInMs: this.maxWaitMs - waited };
+    return { jobs: bulk.take(bhead.key, size), retryInMs: Infinity };
+  }
+
+  private realtimeRecent(t: number): boolean {
+    return this.lastRealtimeAt >= t - this.shareWindowMs;
+  }
+
+  /** Frames a window feeds the model (the unit of its cost). */
+  private frames(job: Job): number {
+    return job.kind === 'encode' ? (job.input as Float32Array).length / this.model.manifest.hopLength : (job.input as TokenBlock).numFrames;
+  }
+
+  private bulkBatchWithinBudget(head: Job): number {
+    const perFrame = this.msPerFrame[head.kind];
+    if (perFrame === undefined) return 1; // no estimate yet: one window
+    return Math.max(1, Math.min(this.bulkMaxBatch, Math.floor(this.bulkRunBudgetMs / (perFrame * this.frames(head)))));
   }
 
   /** Bulk may run unless realtime work is around and bulk already had its share of recent wall time. */
   private bulkAllowed(t: number): boolean {
     const since = t - this.shareWindowMs;
     this.history = this.history.filter((h) => h.end > since);
-    if (this.lastRealtimeAt < since) return true;
+    if (!this.realtimeRecent(t)) return true;
     const bulkMs = this.history.reduce((s, h) => s + h.bulkMs, 0);
     return bulkMs < this.bulkShare * this.shareWindowMs;
   }
@@ -400,10 +436,16 @@ export class ModelBatcher {
       error = e instanceof Error ? e : new Error(String(e));
     }
     const runMs = now() - t0;
+    if (!error) {
+      const sample = runMs / (jobs.length * this.frames(jobs[0]));
+      const prev = this.msPerFrame[kind];
+      this.msPerFrame[kind] = prev === undefined ? sample : 0.8 * prev + 0.2 * sample;
+    }
     const bulkCount = jobs.filter((j) => j.priority === 'bulk').length;
     this.history.push({ end: now(), ms: runMs, bulkMs: (runMs * bulkCount) / jobs.length });
     const waits = jobs.map((j) => ({ priority: j.priority, ms: t0 - j.enqueuedAt }));
-    for (const w of waits) if (w.priority === 'realtime') this.waitEma = 0.9 * this.waitEma + 0.1 * w.ms;
+    for (const w of waits) if (w.priority === 'realtime') this.recentWaits.push({ at: t0, ms: w.ms });
+    if (this.recentWaits.length > 4096) this.recentWaits.splice(0, this.recentWaits.length - 4096);
     jobs.forEach((j, i) => {
       if (error || !outputs) j.reject(error!);
       else {

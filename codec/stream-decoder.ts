@@ -17,6 +17,8 @@ export interface DecodeWindow {
 export interface StreamDecoderOptions {
   chunkFrames: number;
   numCodebooks: number;
+  /** First chunks in shorter windows, as soon as they exist (streaming latency; see WindowPlanner). */
+  eagerStart?: boolean;
 }
 
 /** Checks codes against the model before they reach a graph. */
@@ -51,7 +53,7 @@ export class StreamDecoder {
     this.hop = manifest.hopLength;
     validateTokens(manifest, { numCodebooks: opts.numCodebooks, numFrames: 0, codes: new Int32Array(0) });
     this.rows = Array.from({ length: opts.numCodebooks }, () => new ArrayQueue(Int32Array));
-    this.plan = new WindowPlanner(manifest.decoder.leftContext, opts.chunkFrames, manifest.decoder.lookahead);
+    this.plan = new WindowPlanner(manifest.decoder.leftContext, opts.chunkFrames, manifest.decoder.lookahead, opts.eagerStart);
   }
 
   get framesIn(): number {

@@ -17,6 +17,8 @@ export interface EncodeWindow {
 export interface StreamEncoderOptions {
   /** Frames emitted per window in steady state. */
   chunkFrames: number;
+  /** First chunks in shorter windows, as soon as they exist (streaming latency; see WindowPlanner). */
+  eagerStart?: boolean;
 }
 
 /** Encoder context in whole frames, from the manifest. */
@@ -42,7 +44,7 @@ export class StreamEncoder {
   constructor(manifest: ModelManifest, opts: StreamEncoderOptions) {
     const { left, right } = encoderContextFrames(manifest);
     this.hop = manifest.hopLength;
-    this.plan = new WindowPlanner(left, opts.chunkFrames, right);
+    this.plan = new WindowPlanner(left, opts.chunkFrames, right, opts.eagerStart);
     this.windowSamples = this.plan.length * this.hop;
   }
 

@@ -6,8 +6,10 @@
  *   DecodeSession: token blocks -> StreamDecoder windows -> batcher -> model-rate PCM
  *                  -> StreamResampler to the client's rate -> PCM, in order.
  *
- * Streamed tokens equal offline `model.encode` of the same audio (exactly for a causal model);
- * streamed PCM concatenates to offline `model.decode` (at model rate). Results arrive through
+ * Windows start eagerly (the first packet waits for one chunk, not a whole context window).
+ * Streamed tokens equal offline encoding with the same window plan bit for bit, and offline
+ * `model.encode` up to onnxruntime rounding (docs/protocol.md §8); streamed PCM concatenates to
+ * offline `model.decode` (at model rate) within float tolerance. Results arrive through
  * callbacks in submission order; `destroy()` drops queued batcher work and frees the resamplers.
  */
 import { setMaxListeners } from 'node:events';
@@ -116,7 +118,7 @@ export class EncodeSession extends Session {
 
   private constructor(batcher: ModelBatcher, private readonly opts: EncodeSessionOptions, private resampler: StreamResampler) {
     super(batcher, opts);
-    this.encoder = new StreamEncoder(batcher.manifest, { chunkFrames: opts.chunkFrames });
+    this.encoder = new StreamEncoder(batcher.manifest, { chunkFrames: opts.chunkFrames, eagerStart: true });
   }
 
   static async create(batcher: ModelBatcher, opts: EncodeSessionOptions): Promise<EncodeSession> {
@@ -186,7 +188,7 @@ export class DecodeSession extends Session {
 
   private constructor(batcher: ModelBatcher, private readonly opts: DecodeSessionOptions, private resampler: StreamResampler) {
     super(batcher, opts);
-    this.decoder = new StreamDecoder(batcher.manifest, { chunkFrames: opts.chunkFrames, numCodebooks: opts.codebooks });
+    this.decoder = new StreamDecoder(batcher.manifest, { chunkFrames: opts.chunkFrames, numCodebooks: opts.codebooks, eagerStart: true });
   }
 
   static async create(batcher: ModelBatcher, opts: DecodeSessionOptions): Promise<DecodeSession> {

@@ -26,7 +26,12 @@ export class WindowPlanner {
   readonly length: number;
   private next = 0;
 
-  constructor(left: number, chunk: number, right: number) {
+  /**
+   * `eagerStart` (streaming): until the stream is `left` units long, emit each chunk as soon as it
+   * and its right context exist, in shorter windows from 0 (what precedes 0 is padding anyway), so
+   * the first output waits for one chunk rather than a whole window.
+   */
+  constructor(left: number, chunk: number, right: number, private readonly eagerStart = false) {
     if (chunk < 1) throw new RangeError('chunk must be >= 1 unit');
     this.left = left;
     this.chunk = chunk;
@@ -51,6 +56,11 @@ export class WindowPlanner {
   nextWindow(available: number, final: boolean): Window | null {
     const a = this.next;
     if (a >= available) return null;
+    const early = a + this.chunk + this.right;
+    if (this.eagerStart && early < this.length && early <= available) {
+      this.next = a + this.chunk;
+      return { start: 0, end: early, emitStart: a, emitEnd: this.next };
+    }
     const end = Math.max(this.length, a + this.chunk + this.right);
     if (end <= available) {
       const w = { start: end - this.length, end, emitStart: a, emitEnd: end - this.right };

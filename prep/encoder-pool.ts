@@ -29,6 +29,7 @@ interface Pending {
 interface Slot {
   worker: Worker;
   inFlight: Map<number, Pending[]>;
+  busySince: number;
 }
 
 /** Batches kept queued per session so it never waits for the main thread between runs. */
@@ -47,6 +48,8 @@ export class EncoderPool {
   /** windows and ONNX runs so far (for benchmarks and logs) */
   windows = 0;
   runs = 0;
+  /** summed over sessions: milliseconds with at least one batch queued or running */
+  busyMs = 0;
 
   private constructor(readonly manifest: ModelManifest, private readonly batch: number, readonly provider: 'cpu' | 'cuda', readonly fallbackReason?: string) {}
 
@@ -82,7 +85,7 @@ export class EncoderPool {
   }
 
   private attach(worker: Worker): void {
-    const slot: Slot = { worker, inFlight: new Map() };
+    const slot: Slot = { worker, inFlight: new Map(), busySince: 0 };
     this.slots.push(slot);
     worker.on('message', (r: EncodeReply) => this.onReply(slot, r));
     worker.on('error', (e) => this.fail(new Error(`encoder thread died: ${e.message}`)));
@@ -112,6 +115,7 @@ export class EncoderPool {
         const audio = new Float32Array(len * take.length);
         take.forEach((p, i) => audio.set(p.audio, i * len));
         const id = this.nextId++;
+        if (slot.inFlight.size === 0) slot.busySince = performance.now();
         slot.inFlight.set(id, take);
         this.windows += take.length;
         this.runs++;
@@ -124,6 +128,7 @@ export class EncoderPool {
     const batch = slot.inFlight.get(r.id);
     if (!batch) return;
     slot.inFlight.delete(r.id);
+    if (slot.inFlight.size === 0) this.busyMs += performance.now() - slot.busySince;
     if ('error' in r) {
       const e = new CodecError((r.error.code as CodecErrorCode) ?? 'model_broken', r.error.message);
       batch.forEach((p) => p.reject(e));

@@ -3,7 +3,7 @@ import { openAudio } from '../codec/audio-input.js';
 import { CodecError, isCodecError } from '../codec/errors.js';
 import { StreamEncoder, concatTokens, type EncodeWindow } from '../codec/stream-encoder.js';
 import type { TokenBlock } from '../codec/types.js';
-import { looksLikeWav, parseWavHeader } from '../codec/wav.js';
+import { looksLikeWav } from '../codec/wav.js';
 import { decodeFile } from './decode.js';
 import type { EncoderPool } from './encoder-pool.js';
 import type { PrepFailure, PrepItem } from './inputs.js';
@@ -114,6 +114,7 @@ async function encodeItem(item: PrepItem, ctx: ItemContext, totals: Totals): Pro
     }
   };
   let pos = 0;
+  let waited = 0;
   for await (const chunk of pcm) {
     const from = Math.max(0, first - pos);
     const to = Math.min(chunk.length, last - pos);
@@ -122,8 +123,11 @@ async function encodeItem(item: PrepItem, ctx: ItemContext, totals: Totals): Pro
       const part = from === 0 && to === chunk.length ? chunk : chunk.subarray(from, to);
       totals.samplesIn += part.length;
       if (totals.samplesIn > maxSamples) throw new CodecError('limit_exceeded', `longer than the ${settings.maxItemSec} s item limit (--max-item-sec)`);
-      if (vad) addSegments(vad.push(part));
-      else await whole!.push(part);
+      if (vad) {
+        addSegments(vad.push(part));
+        // bound the segments (and their audio) waiting for the encoder on long recordings
+        while (segments.length - waited > (ctx.windowsAhead ?? 4)) await segments[waited++];
+      } else await whole!.push(part);
     }
     if (pos >= last) break; // stops the decoder child early
   }
@@ -142,8 +146,9 @@ async function encodeItem(item: PrepItem, ctx: ItemContext, totals: Totals): Pro
 }
 
 /**
- * WAV already at the model's rate is read in-process; everything else is
- * decoded and resampled by an ffmpeg child, which runs on another core.
+ * WAV is parsed and resampled in-process (libsamplerate): measured cheaper in
+ * CPU than spawning ffmpeg per file, which matters when the encoder needs every
+ * core. Everything else is decoded and resampled by an ffmpeg child.
  */
 export async function openPcm(path: string, rate: number, timeoutMs: number): Promise<AsyncIterable<Float32Array>> {
   const head = Buffer.alloc(64);
@@ -159,7 +164,14 @@ export async function openPcm(path: string, rate: number, timeoutMs: number): Pr
     if (isCodecError(e)) throw e;
     throw new CodecError('invalid_argument', `cannot read ${path}: ${(e as Error).message}`);
   }
-  if (looksLikeWav(head) && parseWavHeader(head)?.sampleRate === rate) return (await openAudio({ path }, { sampleRate: rate })).pcm;
+  if (looksLikeWav(head)) {
+    try {
+      return (await openAudio({ path }, { sampleRate: rate })).pcm;
+    } catch (e) {
+      // compressed WAV codecs (ADPCM, mu-law, ...) are ffmpeg's job
+      if (!(isCodecError(e) && e.code === 'unsupported_media')) throw e;
+    }
+  }
   return decodeFile(path, rate, timeoutMs);
 }
 

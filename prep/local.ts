@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { readManifest } from '../codec/manifest.js';
 import { EncoderPool } from './encoder-pool.js';
 import { listInput } from './inputs.js';
-import { outPaths, readJobResult, runJob, type JobContext } from './job.js';
+import { readJobResult, runJob, type JobContext } from './job.js';
 import { mergeRun, type MergeReport } from './merge.js';
 import { UsageError, type ExecOptions, type PlanOptions } from './options.js';
 import { makePlan, modelSettings, savePlan, type PlanHeader } from './plan.js';
@@ -39,7 +39,7 @@ export async function runJobs(ctx: Omit<JobContext, 'onItem'>, jobs: number[], c
 }
 
 /** `tokstream prep run`: plan, run every job here, merge. */
-export async function runLocal(p: PlanOptions, x: ExecOptions, log: (m: string) => void): Promise<MergeReport> {
+export async function runLocal(p: PlanOptions, x: ExecOptions, log: (m: string) => void, observe?: (pool: EncoderPool) => void): Promise<MergeReport> {
   await mkdir(p.out, { recursive: true });
   await takeLock(p.out);
   try {
@@ -49,6 +49,7 @@ export async function runLocal(p: PlanOptions, x: ExecOptions, log: (m: string) 
     log(`plan ${header.planId} ${status}: ${header.jobs.length} jobs, ${todo.length} to run, ${header.listingFailures.length} inputs refused at listing`);
     if (todo.length) {
       const pool = await startPool(p.modelDir, x);
+      observe?.(pool);
       if (pool.fallbackReason) log(`WARNING: ${pool.fallbackReason}`);
       const progress = new PrepProgress(
         todo.reduce((s, j) => s + header.jobs[j].bytes, 0),
@@ -98,5 +99,3 @@ function alive(pid: number): boolean {
     return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
-
-export { outPaths };

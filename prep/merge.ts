@@ -1,8 +1,7 @@
-import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileAtomic } from './fsutil.js';
 import { addTotals, zeroTotals } from './item.js';
-import { outPaths, readJobResult, type JobResult } from './job.js';
+import { readJobResult, type JobResult } from './job.js';
 import { loadPlanHeader } from './plan.js';
 
 export interface MergeReport {
@@ -56,10 +55,3 @@ export async function mergeRun(out: string, opts: { allowPartial?: boolean } = {
   await writeFileAtomic(join(out, 'stats.json'), JSON.stringify(stats, null, 1) + '\n');
   return { jobs: header.jobs.length, missing, stats };
 }
-
-/** Work folders left by killed workers (their jobs were redone elsewhere). */
-export async function leftoverWorkDirs(out: string): Promise<string[]> {
-  return readdir(join(out, '.work')).catch(() => [] as string[]);
-}
-
-export { outPaths };

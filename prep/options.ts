@@ -148,7 +148,7 @@ export function execOptions(raw: Raw): ExecOptions {
   return {
     workers,
     threads: num(raw, 'threads', Math.max(1, Math.floor(cores / workers)), { min: 1, max: 1024, int: true }),
-    decoders: num(raw, 'decoders', cores + 2, { min: 1, max: 1024, int: true }),
+    decoders: num(raw, 'decoders', 4 * cores, { min: 1, max: 1024, int: true }),
     batch: num(raw, 'batch', provider === 'cpu' ? 8 : 32, { min: 1, max: 4096, int: true }),
     provider,
     ffmpegTimeoutMs: num(raw, 'ffmpeg-timeout-sec', 600, { min: 1 }) * 1000,

@@ -44,7 +44,9 @@ export async function buildApp(config: ServerConfig): Promise<FastifyInstance> {
       maxBatch: config.maxBatch,
       maxWaitMs: config.maxBatchWaitMs,
       maxConcurrent: config.maxConcurrentRuns,
+      maxQueued: config.maxQueuedWindows,
       bulkShare: config.bulkShare,
+      bulkRunBudgetMs: config.bulkRunBudgetMs,
       onBatch: (info) => metrics.observeBatch(name, info),
     }));
   }
@@ -76,6 +78,7 @@ export async function buildApp(config: ServerConfig): Promise<FastifyInstance> {
   // ---- [issue 6] HTTP batch API: register its plugin (server/http/) on the next line ----
   await app.register((await import('./http/plugin.js')).httpApi);
   // ---- [issue 8] rooms: add a WebSocket path with app.tokstream.streams.addUpgradeRoute(...) ----
+  await (await import('./rooms/plugin.js')).registerRooms(app);
 
   app.addHook('preClose', async () => {
     closing = true;

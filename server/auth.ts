@@ -1,11 +1,8 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { KEY_PROTOCOL_PREFIX, PROTOCOL_V1 } from '../clients/ts/protocol.js';
 import type { ServerConfig } from './config.js';
-
-/** Subprotocol a browser offers for the protocol itself, and the prefix of the one carrying its key. */
-export const PROTOCOL_V1 = 'tokstream.v1';
-export const KEY_PROTOCOL_PREFIX = 'tokstream.key.';
 
 export type AuthFailure = { code: 'unauthorized' | 'origin_not_allowed'; message: string };
 
@@ -51,19 +48,20 @@ export class Authenticator {
     return { code: 'origin_not_allowed', message: `origin ${origin} is not allowed` };
   }
 
-  /** Fastify onRequest hook for HTTP routes (JSON error, 401/403). */
-  hook(): (req: FastifyRequest, reply: FastifyReply) => Promise<void> {
+  /** Fastify onRequest/preHandler hook for HTTP routes (JSON error, 401/403). */
+  hook(): (req: FastifyRequest, reply: FastifyReply) => Promise<unknown> {
     return async (req, reply) => {
       const url = new URL(req.url, 'http://local');
       const failure = this.check(req.headers, url.searchParams);
-      if (failure) {
-        await reply.code(failure.code === 'unauthorized' ? 401 : 403).send({ error: { code: failure.code, message: failure.message } });
-      }
+      // returning the reply tells fastify the request is answered: the route handler does not run
+      if (failure) return reply.code(failure.code === 'unauthorized' ? 401 : 403).send({ error: { code: failure.code, message: failure.message } });
+      return undefined;
     };
   }
 }
 
-function presentedKey(headers: IncomingHttpHeaders, query: URLSearchParams): string | undefined {
+/** The key a request carries, wherever it put it (exported for room-scoped keys, server/rooms/grants.ts). */
+export function presentedKey(headers: IncomingHttpHeaders, query: URLSearchParams): string | undefined {
   const auth = headers.authorization;
   if (auth && /^Bearer\s+/i.test(auth)) return auth.replace(/^Bearer\s+/i, '').trim();
   const x = headers['x-api-key'];
@@ -74,7 +72,7 @@ function presentedKey(headers: IncomingHttpHeaders, query: URLSearchParams): str
   return undefined;
 }
 
-export function offeredProtocols(headers: IncomingHttpHeaders): string[] {
+function offeredProtocols(headers: IncomingHttpHeaders): string[] {
   const h = headers['sec-websocket-protocol'];
   return typeof h === 'string' ? h.split(',').map((s) => s.trim()).filter(Boolean) : [];
 }

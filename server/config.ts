@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { ProviderChoice } from '../codec/runtime.js';
+import { roomKeyProblem } from './rooms/grants.js';
 
 /** Every limit and knob of the server; all explicit, all settable by flag or environment variable. */
 export interface ServerConfig {
@@ -40,10 +41,25 @@ export interface ServerConfig {
   maxBatch: number;
   maxBatchWaitMs: number;
   maxConcurrentRuns: number;
+  /** Windows queued per model and priority class before new work is refused (overloaded). */
+  maxQueuedWindows: number;
   /** Share of model time bulk (HTTP) work may take while streams are active. */
   bulkShare: number;
+  /** While streams are active, a bulk-only ONNX run is sized to last about this long (ms). */
+  bulkRunBudgetMs: number;
   /** Serve the browser demo at /demo/. */
   demo: boolean;
+  // ---- [issue 8] rooms (docs/protocol.md, "Rooms") ----
+  /** Room-scoped keys, `<key>:<publish|listen>:<room|*>`; API keys may do everything in every room. */
+  roomKeys: string[];
+  /** Listener connections at once, all rooms together. */
+  maxRoomListeners: number;
+  /** Publishers at once in one room. */
+  maxRoomPublishers: number;
+  /** Bytes queued towards a listener beyond which its packets are dropped (never waited for). */
+  roomMaxQueuedBytes: number;
+  /** A listener that has had every packet dropped for this long is closed (slow_consumer). */
+  roomStallMs: number;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 }
 
@@ -74,8 +90,15 @@ export const DEFAULT_SERVER_CONFIG: ServerConfig = {
   maxBatch: 16,
   maxBatchWaitMs: 4,
   maxConcurrentRuns: 1,
+  maxQueuedWindows: 4096,
   bulkShare: 0.5,
+  bulkRunBudgetMs: 40,
   demo: true,
+  roomKeys: [],
+  maxRoomListeners: 1024,
+  maxRoomPublishers: 16,
+  roomMaxQueuedBytes: 32 * 1024,
+  roomStallMs: 10_000,
   logLevel: 'info',
 };
 
@@ -119,8 +142,15 @@ const OPTIONS: OptionSpec[] = [
   { key: 'maxBatch', flag: 'max-batch', env: 'TOKSTREAM_MAX_BATCH', kind: 'int', help: 'windows per ONNX run' },
   { key: 'maxBatchWaitMs', flag: 'max-batch-wait-ms', env: 'TOKSTREAM_MAX_BATCH_WAIT_MS', kind: 'number', help: 'longest a window waits for a batch' },
   { key: 'maxConcurrentRuns', flag: 'max-concurrent-runs', env: 'TOKSTREAM_MAX_CONCURRENT_RUNS', kind: 'int', help: 'ONNX runs in flight per model' },
+  { key: 'maxQueuedWindows', flag: 'max-queued-windows', env: 'TOKSTREAM_MAX_QUEUED_WINDOWS', kind: 'int', help: 'windows queued per model and class before work is refused' },
   { key: 'bulkShare', flag: 'bulk-share', env: 'TOKSTREAM_BULK_SHARE', kind: 'number', help: 'share of model time for bulk (HTTP) work while streams run' },
+  { key: 'bulkRunBudgetMs', flag: 'bulk-run-budget-ms', env: 'TOKSTREAM_BULK_RUN_BUDGET_MS', kind: 'number', help: 'target duration of a bulk-only run while streams are active' },
   { key: 'demo', flag: 'demo', env: 'TOKSTREAM_DEMO', kind: 'bool', help: 'serve the browser demo at /demo/ (--no-demo to disable)' },
+  { key: 'roomKeys', flag: 'room-key', env: 'TOKSTREAM_ROOM_KEYS', kind: 'list', help: 'room-scoped key <key>:<publish|listen>:<room|*> (repeatable)' },
+  { key: 'maxRoomListeners', flag: 'max-room-listeners', env: 'TOKSTREAM_MAX_ROOM_LISTENERS', kind: 'int', help: 'room listener connections at once (all rooms)' },
+  { key: 'maxRoomPublishers', flag: 'max-room-publishers', env: 'TOKSTREAM_MAX_ROOM_PUBLISHERS', kind: 'int', help: 'publishers at once per room' },
+  { key: 'roomMaxQueuedBytes', flag: 'room-max-queued-bytes', env: 'TOKSTREAM_ROOM_MAX_QUEUED_BYTES', kind: 'int', help: 'bytes queued to a listener before its packets are dropped' },
+  { key: 'roomStallMs', flag: 'room-stall-ms', env: 'TOKSTREAM_ROOM_STALL_MS', kind: 'int', help: 'close a listener whose packets have all been dropped this long' },
   { key: 'logLevel', flag: 'log-level', env: 'TOKSTREAM_LOG_LEVEL', kind: 'level', help: 'fatal | error | warn | info | debug | silent' },
 ];
 
@@ -185,12 +215,14 @@ export function resolveServerConfig(partial: Partial<ServerConfig> = {}): Server
   const positive: (keyof ServerConfig)[] = [
     'maxStreams', 'maxFrameBytes', 'maxTextBytes', 'maxAheadSec', 'maxBufferedSec', 'maxOutboundBytes', 'idleTimeoutMs',
     'pingIntervalMs', 'maxProtocolErrors', 'defaultChunkMs', 'minChunkMs', 'maxChunkMs', 'admissionMaxQueueMs', 'maxBatch', 'maxConcurrentRuns',
+    'maxQueuedWindows', 'bulkRunBudgetMs',
+    'maxRoomListeners', 'maxRoomPublishers', 'roomMaxQueuedBytes', 'roomStallMs', // [issue 8]
   ];
   for (const k of positive) {
     const v = c[k];
     if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) throw new ConfigError(`${k} must be a positive number, got ${String(v)}`);
   }
-  for (const k of ['maxStreams', 'maxFrameBytes', 'maxTextBytes', 'maxOutboundBytes', 'maxProtocolErrors', 'maxBatch', 'maxConcurrentRuns'] as const) {
+  for (const k of ['maxStreams', 'maxFrameBytes', 'maxTextBytes', 'maxOutboundBytes', 'maxProtocolErrors', 'maxBatch', 'maxConcurrentRuns', 'maxQueuedWindows'] as const) {
     if (!Number.isInteger(c[k])) throw new ConfigError(`${k} must be an integer, got ${c[k]}`);
   }
   if (!Number.isInteger(c.port) || c.port < 0 || c.port > 65535) throw new ConfigError(`port must be 0..65535, got ${c.port}`);
@@ -201,8 +233,10 @@ export function resolveServerConfig(partial: Partial<ServerConfig> = {}): Server
   for (const key of c.apiKeys) {
     if (!/^[A-Za-z0-9._~-]{8,256}$/.test(key)) throw new ConfigError('API keys must be 8-256 characters of A-Z a-z 0-9 . _ ~ -');
   }
-  if (!c.noAuth && c.apiKeys.length === 0) {
-    throw new ConfigError('no API keys configured: pass --api-key / TOKSTREAM_API_KEYS / --api-keys-file, or --no-auth for local use');
+  const roomKeyError = c.roomKeys.map(roomKeyProblem).find((p) => p !== undefined); // [issue 8]
+  if (roomKeyError) throw new ConfigError(roomKeyError);
+  if (!c.noAuth && c.apiKeys.length === 0 && c.roomKeys.length === 0) {
+    throw new ConfigError('no API keys configured: pass --api-key / TOKSTREAM_API_KEYS / --api-keys-file (or --room-key), or --no-auth for local use');
   }
   return c;
 }

@@ -6,6 +6,7 @@ import { openAudio } from '../codec/audio-input.js';
 import { concatTokens } from '../codec/stream-encoder.js';
 import { readTok, type TokReadResult } from '../codec/tokfile.js';
 import { convertAudio, readPcm, scratch, speechWav } from './helpers/fixtures.js';
+import { defaultOnlyModelsDir } from './helpers/stream-harness.js';
 import { startApi, type TestApi } from './http-support.js';
 
 const TOK = 'application/vnd.tokstream.tok';
@@ -187,6 +188,35 @@ describe('POST /v1/decode', () => {
     let maxErr = 0;
     for (let i = 0; i < pcm.length; i++) maxErr = Math.max(maxErr, Math.abs(pcm[i] - Math.max(-1, Math.min(1, reference[i]))));
     expect(maxErr).toBeLessThan(2 / 32768);
+  });
+});
+
+describe('.tok files are interchangeable with the CLI (bin/tokstream.js)', () => {
+  const modelsDir = defaultOnlyModelsDir();
+  const cli = (...args: string[]) => execFileSync(process.execPath, [new URL('../bin/tokstream.js', import.meta.url).pathname, ...args, '--models-dir', modelsDir, '--threads', '1'], { encoding: 'utf8', stdio: 'pipe' });
+
+  it('a CLI-written .tok decodes over HTTP to the CLI\'s own decoding, and an HTTP-written one decodes with the CLI', async () => {
+    const cliTok = join(scratch, 'http-cli.tok');
+    const cliWav = join(scratch, 'http-cli.wav');
+    cli('encode', wav, '-o', cliTok);
+    cli('decode', cliTok, '-o', cliWav);
+    const res = await fetch(`${api.url}/v1/decode`, { method: 'POST', body: readFileSync(cliTok) });
+    expect(res.status).toBe(200);
+    const httpWav = join(scratch, 'http-from-cli.wav');
+    writeFileSync(httpWav, Buffer.from(await res.arrayBuffer()));
+    const a = readPcm(cliWav, 24000);
+    const b = readPcm(httpWav, 24000);
+    expect(b.length).toBe(a.length);
+    let maxErr = 0;
+    for (let i = 0; i < a.length; i++) maxErr = Math.max(maxErr, Math.abs(a[i] - b[i]));
+    expect(maxErr).toBeLessThan(2 / 32768);
+
+    const enc = await fetch(`${api.url}/v1/encode`, { method: 'POST', body: readFileSync(wav) });
+    const httpTok = join(scratch, 'http-made.tok');
+    writeFileSync(httpTok, Buffer.from(await enc.arrayBuffer()));
+    const out = join(scratch, 'http-made-cli.wav');
+    cli('decode', httpTok, '-o', out);
+    expect(readPcm(out, 24000).length).toBe(a.length);
   });
 });
 

@@ -85,8 +85,8 @@ describe('tokstream prep run on a folder', () => {
     const index = readIndex(out);
     for (const e of index.filter((_, i) => i % 4 !== 3)) {
       const path = join(corpus, e.id);
-      const head = readFileSync(path).subarray(0, 64);
-      const pcmIter = head.toString('latin1', 0, 4) === 'RIFF' && head.readUInt32LE(24) === 24000 ? (await openAudio({ path }, { sampleRate: 24000 })).pcm : decodeFile(path, 24000, 60_000);
+      // the same decoding as prep (WAV in-process, the rest by ffmpeg), then one-shot encoding
+      const pcmIter = path.endsWith('.wav') ? (await openAudio({ path }, { sampleRate: 24000 })).pcm : decodeFile(path, 24000, 60_000);
       const parts: Float32Array[] = [];
       for await (const p of pcmIter) parts.push(p);
       const pcm = new Float32Array(parts.reduce((s, p) => s + p.length, 0));
@@ -94,7 +94,8 @@ describe('tokstream prep run on a folder', () => {
       const want = await model.encode(pcm, 24000);
       const got = npyToTokens(readTar(join(out, 'shards', e.shard)).get(`${e.key}.tokens.npy`)!);
       expect(got.numFrames).toBe(want.numFrames);
-      expect(Array.from(got.codes)).toEqual(Array.from(want.codes));
+      const diff = got.codes.reduce((n, c, i) => n + (c !== want.codes[i] ? 1 : 0), 0);
+      expect(diff, `${e.id}: ${diff} of ${got.codes.length} codes differ`).toBe(0);
     }
   });
 

@@ -67,6 +67,19 @@ describe('ModelBatcher', () => {
     await b.close();
   });
 
+  it('sizes bulk-only runs to the run budget while realtime work is around, and not otherwise', async () => {
+    const { b, runs } = batcher({ maxBatch: 8, maxWaitMs: 1, bulkShare: 1, bulkRunBudgetMs: 0.001 });
+    await b.submitEncode(windows[0], { streamId: 'rt' }); // realtime seen, cost per frame known
+    await Promise.all(windows.slice(1, 9).map((w) => b.submitEncode(w, { streamId: 'job', priority: 'bulk' })));
+    expect(runs.slice(1).map((r) => r.size)).toEqual([1, 1, 1, 1, 1, 1, 1, 1]);
+    await b.close();
+
+    const idle = batcher({ maxBatch: 8, maxWaitMs: 1, bulkRunBudgetMs: 0.001 });
+    await Promise.all(windows.slice(1, 9).map((w) => idle.b.submitEncode(w, { streamId: 'job', priority: 'bulk' })));
+    expect(idle.runs.map((r) => r.size)).toEqual([8]);
+    await idle.b.close();
+  });
+
   it('drops queued work of an aborted stream (disconnect) and leaves the others alone', async () => {
     const { b } = batcher({ maxBatch: 2, maxWaitMs: 50 });
     const ac = new AbortController();

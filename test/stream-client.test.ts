@@ -4,7 +4,7 @@ import { CodecModel } from '../codec/model.js';
 import { concatTokens } from '../codec/stream-encoder.js';
 import { TokstreamError, openDecodeStream, openEncodeStream, type WebSocketCtor } from '../clients/ts/index.js';
 import { DEFAULT_MODEL_DIR, readPcm, speechWav } from './helpers/fixtures.js';
-import { startTestServer } from './helpers/stream-harness.js';
+import { encodeWithStreamPlan, startTestServer } from './helpers/stream-harness.js';
 
 const KEY = 'client-test-key-42';
 const WS = WebSocket as unknown as WebSocketCtor;
@@ -12,7 +12,7 @@ let server: Awaited<ReturnType<typeof startTestServer>>;
 let model: CodecModel;
 
 beforeAll(async () => {
-  server = await startTestServer({ noAuth: false, apiKeys: [KEY], maxAheadSec: 60, maxBufferedSec: 60 });
+  server = await startTestServer({ noAuth: false, apiKeys: [KEY], maxAheadSec: 60, maxBufferedSec: 60, admissionMaxQueueMs: 60_000 });
   model = await CodecModel.load(DEFAULT_MODEL_DIR, { intraOpThreads: 1 });
 });
 afterAll(async () => {
@@ -22,7 +22,8 @@ afterAll(async () => {
 
 describe('TypeScript client', () => {
   it('encodes then decodes through both directions, equal to offline', async () => {
-    const pcm = readPcm(speechWav('The client speaks the documented protocol only.'), 16000);
+    // on the 16-bit grid, so the s16le wire format carries it losslessly
+    const pcm = readPcm(speechWav('The client speaks the documented protocol only.'), 16000).map((v) => Math.round(v * 32768) / 32768);
     const enc = await openEncodeStream({ url: server.wsUrl, apiKey: KEY, WebSocket: WS, sampleRate: 16000, format: 's16le', chunkMs: 100 });
     expect(enc.ready).toMatchObject({ sampleRate: 16000, chunkFrames: 8, codebooks: 8 });
     const dec = await openDecodeStream({ url: server.wsUrl, apiKey: KEY, keyVia: 'query', WebSocket: WS, format: 'f32le' });
@@ -44,7 +45,7 @@ describe('TypeScript client', () => {
     expect(marker.marker).toBe('half');
     const closed = await enc.close();
     const tokens = await collected;
-    const offline = await model.encode(pcm, 16000);
+    const offline = await encodeWithStreamPlan(model, pcm, 16000, enc.ready.chunkFrames);
     expect(tokens.codes).toEqual(offline.codes);
     expect(closed.frames).toBe(offline.numFrames);
     expect(enc.framesReceived).toBe(offline.numFrames);

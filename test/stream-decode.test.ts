@@ -12,7 +12,7 @@ let model: CodecModel;
 let tokens: TokenBlock;
 
 beforeAll(async () => {
-  server = await startTestServer({ maxAheadSec: 60, maxBufferedSec: 60 });
+  server = await startTestServer({ maxAheadSec: 60, maxBufferedSec: 60, admissionMaxQueueMs: 60_000 });
   model = await CodecModel.load(DEFAULT_MODEL_DIR, { intraOpThreads: 1 });
   tokens = await model.encode(readPcm(speechWav('Decoding streams concatenate to the offline decode.'), 24000), 24000);
 });

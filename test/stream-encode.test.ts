@@ -3,13 +3,24 @@ import { CodecModel } from '../codec/model.js';
 import { concatTokens } from '../codec/stream-encoder.js';
 import { KIND_TOKENS, decodeTokenPacket, encodeAudioIn, type Tokens } from '../clients/ts/protocol.js';
 import { DEFAULT_MODEL_DIR, readPcm, speechWav } from './helpers/fixtures.js';
-import { Probe, randomChunks, startTestServer } from './helpers/stream-harness.js';
+import { Probe, agreement, encodeWithStreamPlan, randomChunks, startTestServer } from './helpers/stream-harness.js';
+
+/*
+ * What "equal to offline" means here. The stream runs the encoder over windows of (left context +
+ * chunk) frames; offline `model.encode` by default over 750-frame windows. For a causal model both
+ * are the same function of the audio, but onnxruntime's CPU kernels round differently for different
+ * tensor lengths (never for different batch sizes), and a code whose latent lies within ~1e-7 of a
+ * Voronoi boundary (digital silence does) can flip. So: the stream must equal offline encoding with
+ * the stream's window plan bit for bit, and agree with default offline encoding on >= 97% of codes
+ * (measured: 99.7-99.8%, docs/protocol.md §8).
+ */
+const MIN_AGREEMENT = 0.97;
 
 let server: Awaited<ReturnType<typeof startTestServer>>;
 let model: CodecModel;
 
 beforeAll(async () => {
-  server = await startTestServer({ maxAheadSec: 60, maxBufferedSec: 60 });
+  server = await startTestServer({ maxAheadSec: 60, maxBufferedSec: 60, admissionMaxQueueMs: 60_000 });
   model = await CodecModel.load(DEFAULT_MODEL_DIR, { intraOpThreads: 1 });
 });
 afterAll(async () => {
@@ -50,27 +61,30 @@ function checkGapless(packets: { seq: number; firstFrame: number; tokens: Tokens
 describe('WebSocket encode stream', () => {
   it('s16le at 22.05 kHz in random chunk sizes gives exactly the offline tokens (resampled on the way)', async () => {
     const pcm = readPcm(speechWav('Streaming tokens must match offline encoding exactly.'), 22050);
-    const offline = await model.encode(pcm, 22050);
     const r = await streamEncode(pcm, { sampleRate: 22050, format: 's16le', chunkMs: 80 }, 7);
+    const offline = await encodeWithStreamPlan(model, pcm, 22050, r.ready.chunkFrames);
     expect(r.ready).toMatchObject({ sampleRate: 22050, format: 's16le', modelSampleRate: 24000, codebooks: 8, codeBytes: 2, chunkFrames: 6 });
     expect(r.code).toBe(1000);
     checkGapless(r.packets);
     const streamed = concatTokens(r.packets.map((p) => p.tokens));
     expect(streamed.numFrames).toBe(offline.numFrames);
     expect(streamed.codes).toEqual(offline.codes);
+    expect(agreement(streamed.codes, (await model.encode(pcm, 22050)).codes)).toBeGreaterThanOrEqual(MIN_AGREEMENT);
     expect(r.closed).toMatchObject({ frames: offline.numFrames, samples: pcm.length, packets: r.packets.length });
     // the data is 22.05 kHz s16 from espeak: the s16le wire format carries it losslessly
     expect(r.packets.length).toBeGreaterThan(3);
   });
 
-  it('f32le at the model rate with flush markers and fewer codebooks: same tokens, markers echoed in order', async () => {
+  it('f32le at the model rate with flush markers and fewer codebooks: offline tokens, markers echoed in order', async () => {
     const pcm = readPcm(speechWav('Flush markers come back once everything before them is processed.'), 24000);
     const offline = await model.encode(pcm, 24000, { codebooks: 3 });
     const r = await streamEncode(pcm, { sampleRate: 24000, format: 'f32le', codebooks: 3, chunkMs: 200 }, 11, 5);
     checkGapless(r.packets);
     const streamed = concatTokens(r.packets.map((p) => p.tokens));
     expect(streamed.numCodebooks).toBe(3);
-    expect(streamed.codes).toEqual(offline.codes);
+    expect(streamed.numFrames).toBe(offline.numFrames);
+    // flushes cut partial-chunk windows, so only the default-offline agreement applies
+    expect(agreement(streamed.codes, offline.codes)).toBeGreaterThanOrEqual(MIN_AGREEMENT);
     const flushed = r.texts.filter((t) => t.type === 'flushed');
     expect(flushed.length).toBeGreaterThan(2);
     expect(flushed.map((f) => f.marker)).toEqual([...flushed.map((f) => f.marker)].sort((a, b) => Number(a.slice(1)) - Number(b.slice(1))));

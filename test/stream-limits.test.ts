@@ -84,7 +84,7 @@ describe('flow control', () => {
     expect(p.texts().find((t) => t.type === 'error')).toMatchObject({ code: 'buffer_full' });
   });
 
-  it('a client that does not read its packets gets slow_consumer (4009) once maxOutboundBytes are queued', async () => {
+  it('a client that does not read its packets gets slow_consumer (4009) once maxOutboundBytes are queued; others are served', async () => {
     const s = await server({ maxAheadSec: 120, maxBufferedSec: 120, maxOutboundBytes: 256 * 1024, maxFrameBytes: 1 << 16 });
     const p = new Probe(s.wsUrl);
     await p.opened;
@@ -92,6 +92,13 @@ describe('flow control', () => {
     const ready = await p.nextText('ready');
     // stop reading: the socket's receive buffer fills, then the kernel's send buffer, then ws's queue
     (p.ws as unknown as { _socket: { pause(): void } })._socket.pause();
+    // meanwhile a healthy stream on the same model is served in full
+    const healthy = new Probe(s.wsUrl);
+    await healthy.opened;
+    healthy.sendJson({ type: 'start', direction: 'encode', format: 'f32le' });
+    await healthy.nextText('ready');
+    for (let i = 0; i < 15; i++) healthy.ws.send(encodeAudioIn(new Float32Array(1600).map((_, j) => Math.sin(j / 9) * 0.3), 'f32le'));
+    healthy.sendJson({ type: 'close' });
     let frame = 0;
     for (let i = 0; i < 120 && p.closeCode === undefined; i++) {
       p.ws.send(encodeTokenPacket({ numCodebooks: 1, numFrames: 75, codes: new Int32Array(75) }, i, frame, ready.codeBytes));
@@ -101,6 +108,8 @@ describe('flow control', () => {
     }
     for (let i = 0; i < 200 && s.app.tokstream.streams.connections.size > 0; i++) await new Promise((r) => setTimeout(r, 20));
     expect(s.app.tokstream.streams.connections.size).toBe(0);
+    expect(await healthy.nextText('closed')).toMatchObject({ frames: 75, samples: 24000 });
+    expect(healthy.texts().filter((t) => t.type === 'error')).toEqual([]);
     (p.ws as unknown as { _socket: { resume(): void } })._socket.resume();
     await p.closed;
     const metrics = await (await fetch(`${s.url}/metrics`)).text();

@@ -3,14 +3,14 @@ import { CodecModel } from '../codec/model.js';
 import { concatTokens, sliceTokens } from '../codec/stream-encoder.js';
 import { decodeTokenPacket, encodeAudioIn, encodeTokenPacket } from '../clients/ts/protocol.js';
 import { DEFAULT_MODEL_DIR, readPcm, speechWav } from './helpers/fixtures.js';
-import { Probe, startTestServer } from './helpers/stream-harness.js';
+import { Probe, encodeWithStreamPlan, startTestServer } from './helpers/stream-harness.js';
 
 let server: Awaited<ReturnType<typeof startTestServer>>;
 let model: CodecModel;
 let pcm: Float32Array;
 
 beforeAll(async () => {
-  server = await startTestServer({ maxAheadSec: 60, maxBufferedSec: 60, maxFrameBytes: 8192, maxProtocolErrors: 1000, idleTimeoutMs: 3000 });
+  server = await startTestServer({ maxAheadSec: 60, maxBufferedSec: 60, admissionMaxQueueMs: 60_000, maxFrameBytes: 8192, maxProtocolErrors: 1000, idleTimeoutMs: 3000 });
   model = await CodecModel.load(DEFAULT_MODEL_DIR, { intraOpThreads: 1 });
   pcm = readPcm(speechWav('A healthy stream next to a hostile one.'), 24000);
 });
@@ -48,7 +48,7 @@ async function expectError(p: Probe, send: () => void, code: string): Promise<Re
 
 describe('malformed input', () => {
   it('a flood of malformed frames gets typed errors and never disturbs a concurrent healthy stream', async () => {
-    const offline = await model.encode(pcm, 24000);
+    const offline = await encodeWithStreamPlan(model, pcm, 24000, 6); // 80 ms default chunk
     const healthy = healthyStream();
 
     const enc = new Probe(server.wsUrl);

@@ -53,6 +53,8 @@ export interface StreamOptions {
   keepaliveMs?: number;
   /** Called for non-fatal errors (a refused message); fatal ones end the iterator. */
   onError?: (e: TokstreamError) => void;
+  /** [issue 8] Extra `start` fields for protocol extensions (rooms: room, label, epochMs; see room-client.ts). */
+  startExtra?: Record<string, unknown>;
 }
 
 export class TokstreamError extends Error {
@@ -98,7 +100,7 @@ abstract class Stream<P> implements AsyncIterable<P> {
     const ready = await new Promise<ReadyMessage>((resolve, reject) => {
       let lastError: ErrorMessage | undefined;
       ws.onopen = () => {
-        const start = { type: 'start', version: PROTOCOL_VERSION, direction, model: opts.model, sampleRate: opts.sampleRate, format: opts.format, codebooks: opts.codebooks, chunkMs: opts.chunkMs };
+        const start = { ...opts.startExtra, type: 'start', version: PROTOCOL_VERSION, direction, model: opts.model, sampleRate: opts.sampleRate, format: opts.format, codebooks: opts.codebooks, chunkMs: opts.chunkMs };
         ws.send(JSON.stringify(start));
       };
       ws.onmessage = (ev) => {

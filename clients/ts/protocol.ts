@@ -115,17 +115,15 @@ function view(b: Uint8Array): DataView {
   return new DataView(b.buffer, b.byteOffset, b.byteLength);
 }
 
-/** Samples to bytes in `format` (f32 clipped to [-1, 1] for s16le). */
+/** Samples to bytes in `format` (s16le: scaled by 32768, clipped). */
 export function pcmToBytes(pcm: Float32Array, format: SampleFormat, out: Uint8Array, offset: number): void {
   const dv = view(out);
   if (format === 'f32le') {
     for (let i = 0; i < pcm.length; i++) dv.setFloat32(offset + 4 * i, pcm[i], true);
     return;
   }
-  for (let i = 0; i < pcm.length; i++) {
-    const v = Math.max(-1, Math.min(1, pcm[i]));
-    dv.setInt16(offset + 2 * i, Math.round(v < 0 ? v * 32768 : v * 32767), true);
-  }
+  // x32768 is the exact inverse of the /32768 read below, so s16 audio survives a float round trip
+  for (let i = 0; i < pcm.length; i++) dv.setInt16(offset + 2 * i, Math.max(-32768, Math.min(32767, Math.round(pcm[i] * 32768))), true);
 }
 
 export function bytesToPcm(bytes: Uint8Array, format: SampleFormat): Float32Array {

@@ -1,6 +1,6 @@
 // Browser demo: microphone -> encode stream -> token raster -> decode stream -> speakers.
-// Uses only the TypeScript client (served compiled at ./client/index.js) and the documented protocol.
-import { openDecodeStream, openEncodeStream } from './client/index.js';
+// Uses only the TypeScript client (served compiled at ./client/client.js) and the documented protocol.
+import { openDecodeStream, openEncodeStream } from './client/client.js';
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);

@@ -31,7 +31,7 @@ export const DEFAULT_HTTP_API_CONFIG: HttpApiConfig = {
   spoolDir: tmpdir(),
   maxSpoolBytes: 1 << 30,
   ffmpegTimeoutMs: 30 * 60_000,
-  chunkFrames: 375,
+  chunkFrames: 50,
   opusBitrate: 48_000,
   mp3Bitrate: 64_000,
 };

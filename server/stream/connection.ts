@@ -35,6 +35,18 @@ interface Started {
   session: EncodeSession | DecodeSession;
 }
 
+/**
+ * [issue 8] What the rooms endpoint (server/rooms/) sees of an encode stream it publishes: the
+ * `start` message (may refuse it by throwing a StreamError), the `ready` (returns fields added to
+ * it), every token packet as sent, and the end. Plain /v1/stream connections have no tap.
+ */
+export interface StreamTap {
+  checkStart(m: Record<string, unknown>): void;
+  started(ready: ReadyMessage): Record<string, unknown>;
+  packet(bytes: Uint8Array): void;
+  ended(): void;
+}
+
 /** Time to let a closing handshake finish before the socket is cut (a client that does not read never answers). */
 const CLOSE_GRACE_MS = 2000;
 
@@ -53,17 +65,13 @@ export class StreamConnection {
   private killTimer: NodeJS.Timeout | undefined;
   private alive = true;
 
-  constructor(readonly id: string, private readonly ws: WebSocket, private readonly ctx: StreamContext, private readonly onGone: (c: StreamConnection) => void) {
+  constructor(readonly id: string, private readonly ws: WebSocket, private readonly ctx: StreamContext, private readonly onGone: (c: StreamConnection) => void, private readonly tap?: StreamTap) {
     ws.on('message', (data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean) => this.onMessage(toBuffer(data), isBinary));
     ws.on('close', () => this.cleanup());
     ws.on('error', (e) => ctx.log.debug({ streamId: id, err: e.message }, 'websocket error'));
     ws.on('pong', () => (this.alive = true));
     this.armIdle();
     this.pingTimer = setInterval(() => this.ping(), ctx.config.pingIntervalMs);
-  }
-
-  get isStarted(): boolean {
-    return this.started !== undefined;
   }
 
   /** Ends the stream with a typed error (fatal ones close the socket). */
@@ -118,6 +126,7 @@ export class StreamConnection {
     const version = m.version ?? PROTOCOL_VERSION;
     if (version !== PROTOCOL_VERSION) throw new StreamError('unsupported_version', `protocol version ${JSON.stringify(version)} not supported (1)`);
     if (m.direction !== 'encode' && m.direction !== 'decode') throw new StreamError('bad_message', 'direction must be "encode" or "decode"');
+    this.tap?.checkStart(m); // [issue 8] rooms
     const modelName = m.model ?? this.ctx.defaultModel;
     if (typeof modelName !== 'string') throw new StreamError('bad_message', 'model must be a string');
     const batcher = batchers.get(modelName);
@@ -145,10 +154,16 @@ export class StreamConnection {
 
     this.state = 'starting';
     const base = { streamId: this.id, chunkFrames, codebooks, onError: (e: CodecError) => this.sessionFailed(e) };
-    const session =
-      m.direction === 'encode'
-        ? await EncodeSession.create(batcher, { ...base, inputRate: sampleRate, onTokens: (b, first, waited) => this.sendTokens(b, first, waited) })
-        : await DecodeSession.create(batcher, { ...base, outputRate: sampleRate, onPcm: (pcm, first, waited) => this.sendPcm(pcm, first, waited) });
+    let session: EncodeSession | DecodeSession;
+    try {
+      session =
+        m.direction === 'encode'
+          ? await EncodeSession.create(batcher, { ...base, inputRate: sampleRate, onTokens: (b, first, waited) => this.sendTokens(b, first, waited) })
+          : await DecodeSession.create(batcher, { ...base, outputRate: sampleRate, onPcm: (pcm, first, waited) => this.sendPcm(pcm, first, waited) });
+    } catch (e) {
+      if (this.state === 'starting') this.state = 'waiting'; // a refused start may be retried
+      throw e;
+    }
     if (this.state !== 'starting') {
       session.destroy(); // the socket went away while the session was being built
       return;
@@ -167,7 +182,7 @@ export class StreamConnection {
       encoderLookaheadFrames: Math.ceil(man.encoder.lookahead / man.hopLength), decoderLookaheadFrames: man.decoder.lookahead,
       limits: { maxFrameBytes: config.maxFrameBytes, maxAheadSec: config.maxAheadSec, maxBufferedSec: config.maxBufferedSec, idleTimeoutMs: config.idleTimeoutMs },
     };
-    this.sendJson(ready);
+    this.sendJson({ ...ready, ...this.tap?.started(ready) }); // [issue 8] rooms add their fields
     this.ctx.log.info({ streamId: this.id, model: man.name, direction: m.direction, sampleRate, format, codebooks, chunkFrames }, 'stream started');
   }
 
@@ -253,7 +268,9 @@ export class StreamConnection {
     const s = this.started!;
     this.ctx.metrics.packetLatency.observe({ direction: 'encode' }, waitedMs / 1000);
     this.ctx.metrics.mediaSeconds.inc({ model: s.model, direction: 'encode' }, block.numFrames / s.frameRate);
-    this.sendBinary(encodeTokenPacket(block, this.packetsOut++, firstFrame, s.codeBytes));
+    const packet = encodeTokenPacket(block, this.packetsOut++, firstFrame, s.codeBytes);
+    this.tap?.packet(packet); // [issue 8] rooms: listeners first, they are the latency-critical path
+    this.sendBinary(packet);
   }
 
   private sendPcm(pcm: Float32Array, firstSample: number, waitedMs: number): void {
@@ -321,6 +338,7 @@ export class StreamConnection {
     clearTimeout(this.idleTimer);
     clearInterval(this.pingTimer);
     clearTimeout(this.killTimer);
+    this.tap?.ended(); // [issue 8] rooms
     this.onGone(this);
   }
 }

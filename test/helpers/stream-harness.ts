@@ -2,6 +2,10 @@ import { mkdtempSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import WebSocket from 'ws';
+import type { CodecModel } from '../../codec/model.js';
+import { resampleAll } from '../../codec/resample.js';
+import { StreamEncoder, concatTokens } from '../../codec/stream-encoder.js';
+import type { TokenBlock } from '../../codec/types.js';
 import { resolveServerConfig, type ServerConfig } from '../../server/config.js';
 import { startServer, type RunningServer } from '../../server/main.js';
 import { DEFAULT_MODEL_DIR } from './fixtures.js';
@@ -13,6 +17,7 @@ export function defaultOnlyModelsDir(): string {
   return dir;
 }
 
+/** Tests that push whole files faster than real time raise admissionMaxQueueMs; admission has its own test. */
 export async function startTestServer(overrides: Partial<ServerConfig> = {}): Promise<RunningServer & { wsUrl: string }> {
   const config = resolveServerConfig({
     host: '127.0.0.1', port: 0, noAuth: true, logLevel: 'silent', modelsDir: defaultOnlyModelsDir(), intraOpThreads: 1, demo: false, ...overrides,
@@ -104,4 +109,22 @@ export function randomChunks(total: number, min: number, max: number, seed = 1):
     done += n;
   }
   return out;
+}
+
+/** Share of equal codes between two equally shaped token arrays. */
+export function agreement(a: Int32Array, b: Int32Array): number {
+  if (a.length !== b.length) throw new Error(`lengths differ: ${a.length} vs ${b.length}`);
+  let same = 0;
+  for (let i = 0; i < a.length; i++) if (a[i] === b[i]) same++;
+  return same / Math.max(1, a.length);
+}
+
+/**
+ * Offline encoding with the window plan of a stream (eager start, `chunkFrames` per window): what
+ * a stream of the same audio must give bit for bit, whatever its packet sizes and batching.
+ */
+export async function encodeWithStreamPlan(model: CodecModel, pcm: Float32Array, rate: number, chunkFrames: number, codebooks?: number): Promise<TokenBlock> {
+  const audio = rate === model.manifest.sampleRate ? pcm : await resampleAll(pcm, rate, model.manifest.sampleRate);
+  const enc = new StreamEncoder(model.manifest, { chunkFrames, eagerStart: true });
+  return concatTokens(await model.encodeWindows([...enc.push(audio), ...enc.finish()], codebooks), codebooks ?? model.manifest.numCodebooks);
 }

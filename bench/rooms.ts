@@ -1,0 +1,225 @@
+/**
+ * npm run bench:rooms — voice-chat rooms on loopback, measured in one run:
+ *
+ *   1. fan-out: one publisher speaking in real time, N listeners in the room (N = 1, 25, 100, ...);
+ *      per N the packet latency (from the moment a packet's last audio sample was sent to its
+ *      arrival at a listener: encode + relay + fan-out), p50/p99/max over all listeners and packets,
+ *      packets dropped by the slow-listener policy, and bandwidth per listener. It prints the largest N
+ *      whose p99 stays under one chunk.
+ *   2. client-side decoding speed (x real time), as a listener decodes (6-frame packets, eager windows):
+ *      onnxruntime-node beside onnxruntime-web. The "browser" decoder is onnxruntime-web's wasm backend
+ *      running in Node: the same wasm binary browsers run (one thread, as the demo page uses), but a
+ *      browser's wasm engine and load may give other speeds.
+ *
+ * The server runs here; the publisher and all listeners run in one child process (one clock for
+ * send and arrival times). Options: --chunk-ms 80 --trial-sec 4 --max-n 1000 --codebooks 8
+ * --decode-sec 5 --time-limit-sec 240 (the fan-out search stops when the next step would exceed it).
+ */
+import { fork } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, symlinkSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as ortNode from 'onnxruntime-node';
+import * as ortWeb from 'onnxruntime-web';
+import WebSocket from 'ws';
+import { CodecModel } from '../codec/model.js';
+import { sliceTokens } from '../codec/stream-encoder.js';
+import { LocalDecoder, TokenStreamDecoder, type OrtLike } from '../clients/ts/decoder.js';
+import { joinRoom, openRoomPublisher, type RoomSubscription } from '../clients/ts/room-client.js';
+import { resolveServerConfig } from '../server/config.js';
+import { startServer } from '../server/main.js';
+
+const args = new Map<string, string>();
+for (let i = 2; i < process.argv.length; i += 2) args.set(process.argv[i].replace(/^--/, ''), process.argv[i + 1]);
+const num = (k: string, d: number) => (args.has(k) ? Number(args.get(k)) : d);
+const CHUNK_MS = num('chunk-ms', 80);
+const TRIAL_SEC = num('trial-sec', 4);
+const MAX_N = num('max-n', 1000);
+const CODEBOOKS = num('codebooks', 8);
+const DECODE_SEC = num('decode-sec', 5);
+const TIME_LIMIT_SEC = num('time-limit-sec', 240);
+const MODEL_DIR = resolve(args.get('model-dir') ?? 'models/default');
+const SEND_MS = 20;
+const STEPS = [1, 25, 100, 250, 500, 1000, 2000].filter((n) => n <= MAX_N);
+
+interface TrialResult {
+  n: number;
+  joined: number;
+  packets: number;
+  latenciesMs: number[];
+  dropped: number;
+  bytesPerListener: number;
+  audioSec: number;
+  errors: string[];
+}
+
+if (args.has('clients')) void clients(JSON.parse(args.get('clients')!));
+else void main();
+
+const epoch = () => performance.timeOrigin + performance.now();
+
+/** Speech at the model rate (espeak-ng, resampled by ffmpeg). */
+function speech(seconds: number, rate: number): Float32Array {
+  const text = 'Everyone in the room hears the speaker, decoded from a few kilobits of tokens per second. '.repeat(4);
+  const wav = execFileSync('espeak-ng', ['--stdout', text], { maxBuffer: 1 << 28 });
+  const raw = execFileSync('ffmpeg', ['-nostdin', '-v', 'error', '-i', '-', '-ac', '1', '-ar', String(rate), '-f', 'f32le', '-'], { input: wav, maxBuffer: 1 << 28 });
+  const pcm = new Float32Array(raw.buffer, raw.byteOffset, raw.byteLength / 4);
+  const out = new Float32Array(Math.round(seconds * rate));
+  for (let i = 0; i < out.length; i++) out[i] = pcm[i % pcm.length];
+  return out;
+}
+
+/** Child mode: N listeners join, one publisher speaks in real time; reports latencies to the parent. */
+async function clients(opts: { url: string; n: number; rate: number }): Promise<void> {
+  const { url, n, rate } = opts;
+  const errors: string[] = [];
+  const subs: RoomSubscription[] = [];
+  for (let i = 0; i < n; i += 50) {
+    const batch = await Promise.all(Array.from({ length: Math.min(50, n - i) }, () => joinRoom({ url: `${url}/v1/rooms/listen`, room: 'bench', WebSocket: WebSocket as never })));
+    subs.push(...batch);
+  }
+  const arrivals: { frameEnd: number; at: number }[][] = subs.map(() => []);
+  const loops = subs.map(async (s, i) => {
+    try {
+      for await (const ev of s) if (ev.type === 'tokens') arrivals[i].push({ frameEnd: ev.packet.firstFrame + ev.packet.tokens.numFrames, at: performance.timeOrigin + ev.receivedAt });
+      else if (ev.type === 'publisher_left') break;
+    } catch (e) {
+      errors.push((e as Error).message);
+    }
+  });
+  const pub = await openRoomPublisher({ url: `${url}/v1/rooms/publish`, room: 'bench', WebSocket: WebSocket as never, format: 'f32le', codebooks: CODEBOOKS, chunkMs: CHUNK_MS });
+  const hop = pub.ready.hopLength;
+  const echo = (async () => {
+    for await (const _ of pub) void _;
+  })();
+  // real-time pacing: block k is written at start + k * SEND_MS; sentAt[s] = when model sample s was written
+  const audio = speech(TRIAL_SEC, rate);
+  const block = (rate * SEND_MS) / 1000;
+  const sentAt = new Float64Array(Math.ceil(audio.length / block));
+  const start = epoch();
+  for (let k = 0; k * block < audio.length; k++) {
+    const wait = start + k * SEND_MS - epoch();
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    pub.write(audio.subarray(k * block, (k + 1) * block));
+    sentAt[k] = epoch();
+  }
+  await pub.close();
+  await echo;
+  await Promise.race([Promise.all(loops), new Promise((r) => setTimeout(r, 10_000))]);
+  const latenciesMs: number[] = [];
+  let packets = 0;
+  for (const list of arrivals) {
+    for (const a of list) {
+      const lastSample = Math.min(a.frameEnd * hop, audio.length) - 1;
+      latenciesMs.push(a.at - sentAt[Math.floor(lastSample / block)]);
+    }
+    packets = Math.max(packets, list.length);
+  }
+  const bytes = subs.reduce((s, x) => s + x.bytesReceived, 0);
+  for (const s of subs) s.close();
+  const result: TrialResult = {
+    n, joined: subs.length, packets, latenciesMs, dropped: packets * subs.length - latenciesMs.length, bytesPerListener: bytes / Math.max(1, subs.length),
+    audioSec: audio.length / rate, errors,
+  };
+  process.send!(result, () => process.exit(0));
+}
+
+function runClients(url: string, n: number, rate: number): Promise<TrialResult> {
+  return new Promise((resolveTrial, reject) => {
+    const child = fork(fileURLToPath(import.meta.url), ['--clients', JSON.stringify({ url, n, rate }), ...process.argv.slice(2)], { stdio: 'inherit' });
+    child.once('message', (m) => resolveTrial(m as TrialResult));
+    child.once('exit', (code) => code !== 0 && reject(new Error(`client process exited with ${code}`)));
+  });
+}
+
+const pct = (xs: number[], p: number) => {
+  if (xs.length === 0) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor(p * s.length))];
+};
+
+async function fanOut(): Promise<void> {
+  const modelsDir = mkdtempSync(join(tmpdir(), 'tokstream-bench-rooms-'));
+  symlinkSync(MODEL_DIR, join(modelsDir, 'default'));
+  const server = await startServer(resolveServerConfig({
+    port: 0, noAuth: true, logLevel: 'error', demo: false, modelsDir, intraOpThreads: 1, maxRoomListeners: 10_000, idleTimeoutMs: 60_000,
+  }));
+  const url = server.url.replace('http', 'ws');
+  const rate = server.app.tokstream.registry.models.get('default')!.manifest.sampleRate;
+  console.log(`\n1. fan-out: one publisher (${CODEBOOKS} codebooks, ${CHUNK_MS} ms chunks, ${TRIAL_SEC} s of speech in real time) to N listeners, loopback`);
+  console.log('   listeners  packets  latency p50 / p99 / max (ms)  dropped  kbit/s per listener');
+  const began = performance.now();
+  let best = 0;
+  let failedBelow: number | undefined;
+  let lastStepSec = 0;
+  for (const n of STEPS) {
+    if ((performance.now() - began) / 1000 + lastStepSec * 2 > TIME_LIMIT_SEC) {
+      console.log(`   (stopping: the next step would pass --time-limit-sec ${TIME_LIMIT_SEC})`);
+      break;
+    }
+    const t0 = performance.now();
+    const r = await runClients(url, n, rate);
+    lastStepSec = (performance.now() - t0) / 1000;
+    const [p50, p99, max] = [pct(r.latenciesMs, 0.5), pct(r.latenciesMs, 0.99), pct(r.latenciesMs, 1)];
+    const kbps = (r.bytesPerListener * 8) / r.audioSec / 1000;
+    console.log(`   ${String(r.joined).padStart(9)}  ${String(r.packets).padStart(7)}  ${p50.toFixed(1).padStart(9)} / ${p99.toFixed(1).padStart(6)} / ${max.toFixed(1).padStart(6)}  ${String(r.dropped).padStart(13)}  ${kbps.toFixed(2).padStart(8)}${r.errors.length ? `  errors: ${r.errors.slice(0, 2).join('; ')}` : ''}`);
+    const passed = p99 < CHUNK_MS && r.errors.length === 0 && r.joined === n;
+    if (passed && failedBelow === undefined) best = n;
+    if (!passed) failedBelow ??= n;
+    // far past the budget: larger rooms will not pass either
+    if (p99 > 4 * CHUNK_MS || r.errors.length > 0) break;
+  }
+  const pcmKbps = (rate * 16) / 1000;
+  console.log(`   => p99 packet latency stays under one chunk (${CHUNK_MS} ms) up to ${best} listeners (every step up to it passed)`);
+  if (failedBelow !== undefined && STEPS.some((n) => n > failedBelow!)) console.log(`      (first failing step: ${failedBelow}; later steps are printed above: on a shared machine one step can fail on load alone)`);
+  console.log(`   latency includes the encoder run and the client process handling all N sockets; load average ${loadavg().map((x) => x.toFixed(1)).join(' ')}`);
+  console.log(`   (16-bit PCM of the same audio would be ${pcmKbps} kbit/s per listener)`);
+  await server.close();
+}
+
+async function decoderSpeed(): Promise<void> {
+  console.log(`\n2. client-side decoding of ${DECODE_SEC} s of speech, as a listener does (6-frame packets, eager windows), one thread each`);
+  const model = await CodecModel.load(MODEL_DIR, { intraOpThreads: 1 });
+  const m = model.manifest;
+  const tokens = await model.encode(speech(DECODE_SEC, m.sampleRate), m.sampleRate, { codebooks: CODEBOOKS });
+  await model.release();
+  const graph = new Uint8Array(readFileSync(join(MODEL_DIR, m.decoder.file)));
+  ortWeb.env.wasm.numThreads = 1;
+  const runtimes: [string, OrtLike, Record<string, unknown>][] = [
+    ['onnxruntime-node (native)', ortNode as unknown as OrtLike, { intraOpNumThreads: 1 }],
+    ['onnxruntime-web (wasm, the browser decoder, run in Node)', ortWeb as unknown as OrtLike, {}],
+  ];
+  const outputs: Float32Array[] = [];
+  const speeds: number[] = [];
+  for (const [name, ort, opts] of runtimes) {
+    const decoder = await LocalDecoder.create(ort, m, graph, opts);
+    const out = new Float32Array(tokens.numFrames * m.hopLength);
+    const decodeAll = async () => {
+      const stream = new TokenStreamDecoder(decoder, { numCodebooks: CODEBOOKS });
+      for (let f = 0; f < tokens.numFrames; f += 6) {
+        for (const a of await stream.push(f, sliceTokens(tokens, f, Math.min(6, tokens.numFrames - f), CODEBOOKS))) out.set(a.pcm, a.firstSample);
+      }
+      for (const a of await stream.finish()) out.set(a.pcm, a.firstSample);
+    };
+    await decodeAll(); // warm-up: first runs allocate
+    const t0 = performance.now();
+    await decodeAll();
+    const sec = (performance.now() - t0) / 1000;
+    const xrt = DECODE_SEC / sec;
+    speeds.push(xrt);
+    outputs.push(out);
+    console.log(`   ${name.padEnd(58)} ${xrt.toFixed(1).padStart(6)}x real time (${((sec * 1000) / (tokens.numFrames / 6)).toFixed(1)} ms per 80 ms packet)`);
+    await decoder.release();
+  }
+  let maxDiff = 0;
+  for (let i = 0; i < outputs[0].length; i++) maxDiff = Math.max(maxDiff, Math.abs(outputs[0][i] - outputs[1][i]));
+  console.log(`   native / wasm speed ratio ${(speeds[0] / speeds[1]).toFixed(1)}; max |native - wasm| sample difference ${maxDiff.toExponential(2)}`);
+}
+
+async function main(): Promise<void> {
+  console.log(`bench:rooms (node ${process.version}, ${(await import('node:os')).cpus().length} cores, load average ${loadavg().map((x) => x.toFixed(1)).join(' ')})`);
+  await fanOut();
+  await decoderSpeed();
+}

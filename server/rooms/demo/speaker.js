@@ -1,0 +1,99 @@
+// Speaker: microphone -> /v1/rooms/publish (an encode stream relayed to the room). Only the documented
+// protocol and the TypeScript client (served at ./src/clients/ts/) are used.
+import { openRoomPublisher } from './src/clients/ts/room-client.js';
+
+const $ = (id) => document.getElementById(id);
+const params = new URLSearchParams(location.search);
+for (const f of ['key', 'room', 'label', 'codebooks', 'chunk']) if (params.get(f)) $(f).value = params.get(f);
+$('listenerLink').href = `listener.html?room=${encodeURIComponent($('room').value)}`;
+
+/** Figures the end-to-end test reads; `captured` holds what was sent (first 60 s). */
+const stats = (window.__speaker = { state: 'idle', errors: [], sampleRate: 0, epochMs: 0, samplesSent: 0, frames: 0, tokenBytes: 0, captured: [] });
+window.__speakerDump = () => ({ ...stats, captured: stats.captured.flatMap((c) => Array.from(c)) });
+
+function setStatus(text, error = false) {
+  $('status').textContent = text;
+  $('status').className = error ? 'error' : '';
+}
+
+let stop;
+
+async function start() {
+  $('start').disabled = true;
+  setStatus('starting…');
+  const ctx = new AudioContext();
+  await ctx.resume();
+  const mic = await navigator.mediaDevices.getUserMedia({ audio: { echoCancellation: false, noiseSuppression: false, autoGainControl: false, channelCount: 1 } });
+  stats.sampleRate = ctx.sampleRate;
+  // capture starts first: its first block fixes the wall-clock time of sample 0 (listeners measure latency from it)
+  const pending = [];
+  let pub;
+  let captured = 0;
+  const source = ctx.createMediaStreamSource(mic);
+  const proc = ctx.createScriptProcessor(1024, 1, 1);
+  const firstBlock = new Promise((resolve) => {
+    proc.onaudioprocess = (ev) => {
+      const pcm = new Float32Array(ev.inputBuffer.getChannelData(0));
+      if (!stats.epochMs) {
+        stats.epochMs = performance.timeOrigin + performance.now() - (pcm.length / ctx.sampleRate) * 1000;
+        resolve();
+      }
+      if (captured < 60 * ctx.sampleRate) stats.captured.push(pcm);
+      captured += pcm.length;
+      if (!pub) return void pending.push(pcm);
+      send(pcm);
+    };
+  });
+  const send = (pcm) => {
+    try { pub.write(pcm); stats.samplesSent += pcm.length; } catch { /* stream ended; stop() tidies up */ }
+  };
+  source.connect(proc);
+  proc.connect(ctx.destination); // a ScriptProcessor only runs when connected; its output is silence
+  await firstBlock;
+
+  const release = () => {
+    proc.disconnect();
+    source.disconnect();
+    mic.getTracks().forEach((t) => t.stop());
+    return ctx.close();
+  };
+  pub = await openRoomPublisher({
+    url: `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/v1/rooms/publish`, apiKey: $('key').value || undefined, keyVia: 'protocol',
+    room: $('room').value, label: $('label').value, epochMs: stats.epochMs, sampleRate: ctx.sampleRate, format: 'f32le',
+    codebooks: Number($('codebooks').value), chunkMs: Number($('chunk').value), onError: (e) => stats.errors.push(e.code),
+  }).catch(async (e) => {
+    await release(); // refused (wrong key, full room): the microphone goes off again
+    throw e;
+  });
+  for (const pcm of pending.splice(0)) send(pcm);
+  const started = performance.now();
+  const echo = (async () => {
+    for await (const p of pub) {
+      stats.frames = p.firstFrame + p.tokens.numFrames;
+      stats.tokenBytes += 16 + p.tokens.codes.length * pub.ready.codeBytes;
+      $('frames').textContent = String(stats.frames);
+      $('sent').textContent = `${(stats.samplesSent / ctx.sampleRate).toFixed(1)} s`;
+      const sec = stats.frames / pub.ready.frameRate;
+      $('bitrate').textContent = `${((stats.tokenBytes * 8) / sec / 1000).toFixed(1)} kbit/s`;
+    }
+  })();
+  echo.catch((e) => { stats.errors.push(e.code ?? String(e)); setStatus(`${e.code ?? 'error'}: ${e.message}`, true); });
+
+  stop = async () => {
+    proc.disconnect(); // no more audio; the stream's tail is flushed by close()
+    await pub.close();
+    await echo;
+    await release();
+    stats.seconds = (performance.now() - started) / 1000;
+  };
+  stats.state = 'running';
+  setStatus(`speaking in room "${pub.ready.room}" as publisher ${pub.ready.publisher}: ${pub.ready.model}, ${pub.ready.codebooks} codebooks, ${pub.ready.chunkMs.toFixed(0)} ms chunks`);
+  $('stop').disabled = false;
+}
+
+$('start').onclick = () => start().catch((e) => { stats.state = 'failed'; stats.errors.push(e.code ?? String(e)); setStatus(`${e.code ?? 'error'}: ${e.message}`, true); $('start').disabled = false; });
+$('stop').onclick = async () => {
+  $('stop').disabled = true;
+  try { await stop?.(); stats.state = 'stopped'; setStatus('stopped'); } catch (e) { stats.errors.push(e.code ?? String(e)); setStatus(String(e.message ?? e), true); }
+  $('start').disabled = false;
+};

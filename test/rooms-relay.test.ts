@@ -1,0 +1,224 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { encodeTokenPacket, type TokenPacket } from '../clients/ts/protocol.js';
+import { joinRoom, openRoomPublisher, type RoomEvent, type RoomSubscription } from '../clients/ts/room-client.js';
+import { KIND_ROOM_TOKENS, decodeRoomPacket } from '../clients/ts/room-protocol.js';
+import { readPcm, speechWav } from './helpers/fixtures.js';
+import { Probe, startTestServer } from './helpers/stream-harness.js';
+
+const API_KEY = 'rooms-api-key-1';
+const PUB_A = 'room-publisher-a';
+const LISTEN_A = 'room-listener-a';
+let server: Awaited<ReturnType<typeof startTestServer>>;
+let base: string;
+const speech = readPcm(speechWav('Rooms relay tokens to every listener, never audio.'), 16000);
+
+beforeAll(async () => {
+  server = await startTestServer({
+    noAuth: false, apiKeys: [API_KEY], roomKeys: [`${PUB_A}:publish:a`, `${LISTEN_A}:listen:a`, `${LISTEN_A}:listen:lobby`],
+    roomMaxQueuedBytes: 64 * 1024, roomStallMs: 400, admissionMaxQueueMs: 10_000,
+  });
+  base = server.url.replace('http', 'ws');
+});
+afterAll(async () => {
+  await server?.close();
+});
+
+/** Collects a subscription's events in the background. */
+function collect(sub: RoomSubscription): { events: RoomEvent[]; done: Promise<void> } {
+  const events: RoomEvent[] = [];
+  const done = (async () => {
+    for await (const e of sub) events.push(e);
+  })();
+  return { events, done };
+}
+
+async function until(pred: () => boolean, ms = 20_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!pred()) {
+    if (Date.now() > end) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+const tokenEvents = (events: RoomEvent[], publisher?: number) =>
+  events.flatMap((e) => (e.type === 'tokens' && (publisher === undefined || e.publisher === publisher) ? [e] : []));
+
+describe('rooms: publish and listen', () => {
+  it('relays the publisher\'s token packets verbatim, numbered, to early and late listeners', async () => {
+    const early = await joinRoom({ url: `${base}/v1/rooms/listen`, room: 'lobby', apiKey: LISTEN_A, WebSocket: WebSocket as never });
+    expect(early.joined.publishers).toEqual([]);
+    const e = collect(early);
+    const pub = await openRoomPublisher({ url: `${base}/v1/rooms/publish`, room: 'lobby', label: 'alice', epochMs: 1234.5, apiKey: API_KEY, WebSocket: WebSocket as never, sampleRate: 16000, codebooks: 4, chunkMs: 80 });
+    expect(pub.ready).toMatchObject({ room: 'lobby', publisher: 1, codebooks: 4 });
+    const own: TokenPacket[] = [];
+    const echo = (async () => {
+      for await (const p of pub) own.push(p);
+    })();
+    const half = Math.floor(speech.length / 2);
+    pub.write(speech.subarray(0, half));
+    await pub.flush();
+    await until(() => tokenEvents(e.events).length === own.length);
+    // a late joiner: starts at the next packet, told where the publisher's timeline is
+    const late = await joinRoom({ url: `${base}/v1/rooms/listen`, room: 'lobby', apiKey: API_KEY, WebSocket: WebSocket as never });
+    const l = collect(late);
+    expect(late.joined.publishers).toHaveLength(1);
+    expect(late.joined.publishers[0]).toMatchObject({ publisher: 1, label: 'alice', epochMs: 1234.5, codebooks: 4, model: 'default', nextFrame: own.at(-1)!.firstFrame + own.at(-1)!.tokens.numFrames });
+    const framesBeforeLate = late.joined.publishers[0].nextFrame;
+    pub.write(speech.subarray(half));
+    const closed = await pub.close();
+    await echo;
+    await until(() => l.events.some((x) => x.type === 'publisher_left') && e.events.some((x) => x.type === 'publisher_left'));
+
+    expect(e.events[0]).toMatchObject({ type: 'publisher_joined', publisher: { publisher: 1, label: 'alice' } });
+    const earlyTokens = tokenEvents(e.events, 1);
+    // every packet, in order, identical to what the publisher itself received
+    expect(earlyTokens.map((t) => t.packet)).toEqual(own);
+    expect(closed.frames).toBe(own.at(-1)!.firstFrame + own.at(-1)!.tokens.numFrames);
+    expect(e.events.at(-1)).toEqual({ type: 'publisher_left', publisher: 1, frames: closed.frames });
+    const lateTokens = tokenEvents(l.events, 1);
+    expect(lateTokens[0].packet.firstFrame).toBe(framesBeforeLate);
+    expect(lateTokens.map((t) => t.packet)).toEqual(own.filter((p) => p.firstFrame >= framesBeforeLate));
+    early.close();
+    late.close();
+    await Promise.all([e.done, l.done]);
+  });
+
+  it('carries several publishers in one room and sends listeners tokens only', async () => {
+    const probe = new Probe(`${base}/v1/rooms/listen`, { headers: { authorization: `Bearer ${API_KEY}` } });
+    await probe.opened;
+    probe.sendJson({ type: 'join', room: 'duo' });
+    await probe.nextText('joined');
+    const pubs = await Promise.all([1, 2].map((i) => openRoomPublisher({ url: `${base}/v1/rooms/publish`, room: 'duo', label: `p${i}`, apiKey: API_KEY, WebSocket: WebSocket as never, sampleRate: 16000, codebooks: i * 2 })));
+    const drains = pubs.map(async (p) => {
+      for await (const _ of p) void _;
+    });
+    for (const p of pubs) p.write(speech.subarray(0, 16000));
+    await Promise.all(pubs.map((p) => p.close()));
+    await Promise.all(drains);
+    await probe.nextText('publisher_left');
+    await probe.nextText('publisher_left');
+    const frames = probe.binaries();
+    expect(frames.length).toBeGreaterThan(0);
+    expect(frames.every((f) => f[0] === KIND_ROOM_TOKENS)).toBe(true);
+    const byPublisher = new Map<number, number[]>();
+    for (const f of frames) {
+      const { publisher, packet } = decodeRoomPacket(f);
+      byPublisher.set(publisher, [...(byPublisher.get(publisher) ?? []), packet.tokens.numCodebooks]);
+    }
+    const ids = pubs.map((p) => p.ready.publisher).sort();
+    expect([...byPublisher.keys()].sort()).toEqual(ids);
+    // each publisher's own codebook count: 2 and 4
+    expect(new Set(byPublisher.get(pubs[0].ready.publisher))).toEqual(new Set([2]));
+    expect(new Set(byPublisher.get(pubs[1].ready.publisher))).toEqual(new Set([4]));
+    expect(probe.texts().filter((t) => t.type === 'publisher_joined').map((t) => t.publisher.label).sort()).toEqual(['p1', 'p2']);
+    probe.ws.close();
+  });
+});
+
+describe('rooms: room-scoped keys', () => {
+  async function refusal(path: string, key: string, first: object): Promise<{ code: number; error?: Record<string, any> }> {
+    const p = new Probe(`${base}${path}`, { headers: { authorization: `Bearer ${key}` } });
+    await p.opened;
+    if (p.closeCode === undefined) p.sendJson(first);
+    const code = await p.closed;
+    return { code, error: p.texts().find((t) => t.type === 'error') };
+  }
+
+  it('a listen key may listen to its rooms only, and may not publish or open plain streams', async () => {
+    const ok = await joinRoom({ url: `${base}/v1/rooms/listen`, room: 'a', apiKey: LISTEN_A, WebSocket: WebSocket as never });
+    ok.close();
+    expect(await refusal('/v1/rooms/listen', LISTEN_A, { type: 'join', room: 'b' })).toMatchObject({ code: 4001, error: { code: 'unauthorized', message: expect.stringContaining('room "b"') } });
+    expect(await refusal('/v1/rooms/publish', LISTEN_A, { type: 'start', direction: 'encode', room: 'a' })).toMatchObject({ code: 4001, error: { code: 'unauthorized' } });
+    expect(await refusal('/v1/stream', LISTEN_A, { type: 'start', direction: 'encode' })).toMatchObject({ code: 4001, error: { code: 'unauthorized' } });
+    // nor the HTTP API (it knows API keys only); the decoder assets listeners need are open to it
+    expect((await fetch(`${server.url}/v1/models`, { headers: { authorization: `Bearer ${LISTEN_A}` } })).status).toBe(401);
+    expect((await fetch(`${server.url}/v1/models/default/manifest.json`, { headers: { authorization: `Bearer ${LISTEN_A}` } })).status).toBe(200);
+    expect(await refusal('/v1/rooms/listen', 'not-a-key-0000', { type: 'join', room: 'a' })).toMatchObject({ code: 4001, error: { code: 'unauthorized' } });
+  });
+
+  it('a publish key may publish to and listen to its room, nowhere else', async () => {
+    const pub = await openRoomPublisher({ url: `${base}/v1/rooms/publish`, room: 'a', apiKey: PUB_A, WebSocket: WebSocket as never });
+    expect(pub.ready.room).toBe('a');
+    pub.abort();
+    const sub = await joinRoom({ url: `${base}/v1/rooms/listen`, room: 'a', apiKey: PUB_A, WebSocket: WebSocket as never });
+    sub.close();
+    expect(await refusal('/v1/rooms/publish', PUB_A, { type: 'start', direction: 'encode', room: 'lobby' })).toMatchObject({ code: 4001 });
+  });
+
+  it('refuses bad room messages with typed, non-fatal errors', async () => {
+    const p = new Probe(`${base}/v1/rooms/listen`, { headers: { authorization: `Bearer ${API_KEY}` } });
+    await p.opened;
+    p.sendJson({ type: 'join', room: '../etc' });
+    expect(await p.nextText('error')).toMatchObject({ code: 'bad_message', fatal: false });
+    p.ws.send(Buffer.from([16, 0, 0, 0]));
+    expect(await p.nextText('error')).toMatchObject({ code: 'bad_frame', fatal: false });
+    p.sendJson({ type: 'start', direction: 'encode' });
+    expect(await p.nextText('error')).toMatchObject({ code: 'unknown_type', fatal: false });
+    p.sendJson({ type: 'join', room: 'ok' });
+    await p.nextText('joined');
+    p.sendJson({ type: 'join', room: 'ok2' });
+    expect(await p.nextText('error')).toMatchObject({ code: 'already_started' });
+    p.sendJson({ type: 'close' });
+    expect(await p.closed).toBe(1000);
+    const q = new Probe(`${base}/v1/rooms/publish`, { headers: { authorization: `Bearer ${API_KEY}` } });
+    await q.opened;
+    q.sendJson({ type: 'start', direction: 'decode', room: 'x' });
+    expect(await q.nextText('error')).toMatchObject({ code: 'bad_message', message: expect.stringContaining('encode') });
+    q.sendJson({ type: 'start', direction: 'encode' });
+    expect(await q.nextText('error')).toMatchObject({ code: 'bad_message', message: expect.stringContaining('room') });
+    q.ws.close();
+  });
+});
+
+describe('rooms: slow listeners', () => {
+  it('drops packets for a listener that does not read, never for the others, and never blocks the publisher', async () => {
+    const join = async () => {
+      const p = new Probe(`${base}/v1/rooms/listen`, { headers: { authorization: `Bearer ${API_KEY}` } });
+      await p.opened;
+      p.sendJson({ type: 'join', room: 'slow' });
+      await p.nextText('joined');
+      return p;
+    };
+    const [fast, slow] = [await join(), await join()];
+    (slow.ws as unknown as { _socket: { pause(): void } })._socket.pause(); // stops reading: the kernel buffers fill, then ws queues
+    const room = server.app.rooms.registry.get('slow');
+    const info = room.addPublisher({ streamId: 's-test', model: 'default', modelVersion: '1', modelSampleRate: 24000, hopLength: 320, frameRate: 75, codebooks: 8, codebookSize: 1024, codeBytes: 2, chunkFrames: 2000, decoderLookaheadFrames: 1 });
+    const frames = 2000; // 32 KB packets fill buffers quickly
+    const codes = new Int32Array(8 * frames).map((_, i) => i % 1024);
+    const count = 300;
+    let worstPublishMs = 0;
+    for (let i = 0; i < count; i++) {
+      const t = performance.now();
+      room.publish(info.publisher, encodeTokenPacket({ numCodebooks: 8, numFrames: frames, codes }, i, i * frames, 2));
+      worstPublishMs = Math.max(worstPublishMs, performance.now() - t);
+      await new Promise((r) => setImmediate(r)); // let the fast listener's socket drain
+    }
+    room.removePublisher(info.publisher);
+    await fast.nextText('publisher_left');
+    const got = fast.binaries().map((f) => decodeRoomPacket(f).packet.firstFrame);
+    expect(got).toEqual(Array.from({ length: count }, (_, i) => i * frames));
+    const slowListener = [...server.app.rooms.listeners].find((l) => l.dropped > 0);
+    expect(slowListener).toBeDefined();
+    expect(slowListener!.sent + slowListener!.dropped).toBe(count);
+    // publishing is a non-blocking send per listener: far below a chunk even for 32 KB packets
+    expect(worstPublishMs).toBeLessThan(80);
+
+    // the stalled listener is closed once everything has been dropped for roomStallMs (400 ms here)
+    const again = room.addPublisher({ ...info, streamId: 's-test-2' });
+    const deadline = Date.now() + 5000;
+    while (server.app.rooms.listeners.has(slowListener!) && Date.now() < deadline) {
+      room.publish(again.publisher, encodeTokenPacket({ numCodebooks: 8, numFrames: frames, codes }, 0, 0, 2));
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    room.removePublisher(again.publisher);
+    expect(slowListener!.failure).toBe('slow_consumer');
+    (slow.ws as unknown as { _socket: { resume(): void } })._socket.resume();
+    await slow.closed;
+    const delivered = slow.binaries().map((f) => decodeRoomPacket(f).packet.firstFrame);
+    // what did arrive is in order, with gaps the frame indices reveal
+    expect(delivered.length).toBeLessThan(count);
+    expect(delivered.every((f, i) => i === 0 || f > delivered[i - 1])).toBe(true);
+    fast.ws.close();
+  });
+});
