@@ -1,5 +1,6 @@
-import ffmpeg from 'fluent-ffmpeg';
+import { spawn } from 'node:child_process';
 import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { CodecError } from './errors.js';
 import { FrameAssembler, toMonoFloat } from './pcm.js';
 
@@ -24,79 +25,86 @@ export interface FfmpegDecodeOptions {
   signal?: AbortSignal;
 }
 
-/** What the ffmpeg child is given; exported so tests can see the restrictions. */
-export function ffmpegDecodeArgs(source: AudioSource, sampleRate: number): { input: string | Readable; inputOptions: string[]; outputOptions: string[] } {
+/** The ffmpeg command line for a decode; exported so tests can see the restrictions. */
+export function ffmpegDecodeArgs(source: AudioSource, sampleRate: number): string[] {
   const viaPipe = 'stream' in source;
-  return {
-    input: viaPipe ? source.stream : `file:${source.path}`,
-    inputOptions: [
-      '-nostdin',
-      // the only way in is the one we opened: no file:, http:, concat:, subfile: from inside the input
-      '-protocol_whitelist', viaPipe ? 'pipe' : 'file',
-      '-format_whitelist', AUDIO_DEMUXERS.join(','),
-    ].filter((o) => !(viaPipe && o === '-nostdin')),
-    outputOptions: ['-map', '0:a:0', '-vn', '-sn', '-dn', '-ac', '1', '-af', 'aresample=resampler=soxr', '-ar', String(sampleRate), '-f', 'f32le', '-v', 'error'],
-  };
+  return [
+    '-nostdin', '-hide_banner', '-v', 'error',
+    // the only way in is the one we opened: no file:, http:, concat:, subfile: from inside the input
+    '-protocol_whitelist', viaPipe ? 'pipe' : 'file',
+    '-format_whitelist', AUDIO_DEMUXERS.join(','),
+    '-i', viaPipe ? 'pipe:0' : `file:${source.path}`,
+    '-map', '0:a:0', '-vn', '-sn', '-dn', '-ac', '1', '-af', 'aresample=resampler=soxr', '-ar', String(sampleRate), '-f', 'f32le', 'pipe:1',
+  ];
 }
 
 /**
- * Decodes any audio ffmpeg reads to mono float32 at `sampleRate`, streamed:
- * the caller pulls chunks; breaking out of the loop, an abort or the timeout kill the child.
+ * Decodes any audio ffmpeg reads to mono float32 at `sampleRate`, streamed.
+ * The child is spawned directly (no shell) and judged by its exit status;
+ * breaking out of the loop, an abort or the timeout kill it. (fluent-ffmpeg is
+ * not used here: it reports a complete decode as failed when the child exits
+ * more than 20 ms after closing its output, which happens on a loaded machine.)
  */
 export async function* ffmpegDecode(source: AudioSource, opts: FfmpegDecodeOptions): AsyncGenerator<Float32Array> {
-  if ('path' in source && (source.path.startsWith('-') || source.path.includes('\0'))) {
-    throw new CodecError('invalid_argument', `refusing suspicious path ${JSON.stringify(source.path)}`);
-  }
-  const { input, inputOptions, outputOptions } = ffmpegDecodeArgs(source, opts.sampleRate);
+  if ('path' in source && source.path.includes('\0')) throw new CodecError('invalid_argument', 'path contains a NUL byte');
+  const viaPipe = 'stream' in source;
+  const child = spawn('ffmpeg', ffmpegDecodeArgs(source, opts.sampleRate), { stdio: [viaPipe ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
   let stderr = '';
-  let failure: Error | undefined;
-  let exited!: () => void;
-  const exit = new Promise<void>((r) => (exited = r));
-  const cmd = ffmpeg(input, { timeout: Math.ceil((opts.timeoutMs ?? 600_000) / 1000) })
-    .inputOptions(inputOptions)
-    .outputOptions(outputOptions)
-    .on('stderr', (line: string) => {
-      if (stderr.length < 4000) stderr += line + '\n';
-    })
-    .on('error', (e: Error) => {
-      failure = e;
-      exited();
-    })
-    .on('end', () => exited());
-  const out = cmd.pipe() as Readable;
-  const onAbort = () => cmd.kill('SIGKILL');
+  child.stderr!.on('data', (d: Buffer) => {
+    if (stderr.length < 4000) stderr += d.toString();
+  });
+  let spawnError: Error | undefined;
+  const exited = new Promise<number | null>((resolve) => {
+    child.on('error', (e) => {
+      spawnError = e;
+      resolve(null);
+    });
+    child.on('close', (code) => resolve(code));
+  });
+  if (viaPipe && child.stdin) {
+    // ffmpeg may stop reading early (an error, or all it needs): a broken pipe there is not our failure
+    pipeline(source.stream, child.stdin).catch(() => {});
+  }
+  let stop: 'timeout' | 'aborted' | undefined;
+  const kill = (why: 'timeout' | 'aborted') => {
+    stop ??= why;
+    child.kill('SIGKILL');
+  };
+  const timer = setTimeout(() => kill('timeout'), opts.timeoutMs ?? 600_000);
+  const onAbort = () => kill('aborted');
   opts.signal?.addEventListener('abort', onAbort, { once: true });
   if (opts.signal?.aborted) onAbort();
   const asm = new FrameAssembler(4);
   let produced = false;
   try {
-    for await (const chunk of out) {
+    for await (const chunk of child.stdout!) {
       const whole = asm.push(chunk as Buffer);
       if (whole.length) {
         produced = true;
         yield toMonoFloat(whole, 'f32le', 1);
       }
     }
-    await exit; // the exit status decides between "ended" and "failed"
-    if (opts.signal?.aborted) throw new CodecError('aborted', 'decoding aborted');
-    if (failure) throw describe(failure, stderr, produced);
-    if (!produced) throw describe(new Error('no audio samples in input'), stderr, false);
+    const code = await exited;
+    if (stop === 'aborted') throw new CodecError('aborted', 'decoding aborted');
+    if (stop === 'timeout') throw new CodecError('timeout', `ffmpeg took longer than ${(opts.timeoutMs ?? 600_000) / 1000} s`);
+    if (spawnError) throw new CodecError('undecodable_audio', `cannot run ffmpeg: ${spawnError.message}`);
+    if (code !== 0 || !produced) throw describe(stderr, produced);
   } finally {
+    clearTimeout(timer);
     opts.signal?.removeEventListener('abort', onAbort);
-    cmd.kill('SIGKILL'); // no-op when it already exited
-    out.destroy();
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL'); // caller stopped early, or failed
+    if (viaPipe) source.stream.destroy();
   }
 }
 
+/** First stderr line without the per-process addresses ffmpeg prints ("[mp3 @ 0x55d...]"), so reasons are reproducible. */
 function firstLine(s: string): string {
-  return s.trim().split('\n').find((l) => l.trim()) ?? '';
+  return (s.trim().split('\n').find((l) => l.trim()) ?? '').replace(/ @ 0x[0-9a-f]+/g, '');
 }
 
-function describe(e: Error, stderr: string, produced: boolean): CodecError {
-  const msg = firstLine(stderr) || e.message;
-  if (/timeout/i.test(e.message)) return new CodecError('timeout', `ffmpeg timed out: ${msg}`);
-  if (/SIGKILL/.test(e.message)) return new CodecError('aborted', 'ffmpeg was stopped');
-  if (/not on whitelist|Protocol not on whitelist|Format .* is not on whitelist/i.test(stderr)) {
+function describe(stderr: string, produced: boolean): CodecError {
+  const msg = firstLine(stderr) || 'no audio samples in input';
+  if (/not on whitelist/i.test(stderr)) {
     return new CodecError('unsupported_media', `input refers to other files or a format not accepted for untrusted audio (${msg})`);
   }
   if (/Invalid data found|could not find codec|does not contain any stream|Output file #0 does not contain|matches no streams/i.test(stderr)) {

@@ -9,6 +9,8 @@ export interface RuntimeOptions {
   /** Threads inside one ONNX op (0 = onnxruntime's default: one per core). */
   intraOpThreads?: number;
   interOpThreads?: number;
+  /** Let idle ONNX threads spin (lower latency on a dedicated machine; wasted CPU on a shared one). Default false. */
+  spinning?: boolean;
   /** Receives human-readable notices (provider in use, fallbacks). Default: console.error. */
   log?: (msg: string) => void;
 }
@@ -27,6 +29,7 @@ function sessionOptions(provider: 'cpu' | 'cuda', opts: RuntimeOptions): ort.Inf
     intraOpNumThreads: opts.intraOpThreads ?? 0,
     interOpNumThreads: opts.interOpThreads ?? 0,
     logSeverityLevel: 3,
+    extra: { session: { intra_op: { allow_spinning: opts.spinning ? '1' : '0' }, inter_op: { allow_spinning: opts.spinning ? '1' : '0' } } },
   };
 }
 

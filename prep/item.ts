@@ -4,7 +4,6 @@ import { CodecError, isCodecError } from '../codec/errors.js';
 import { StreamEncoder, concatTokens, type EncodeWindow } from '../codec/stream-encoder.js';
 import type { TokenBlock } from '../codec/types.js';
 import { looksLikeWav } from '../codec/wav.js';
-import { decodeFile } from './decode.js';
 import type { EncoderPool } from './encoder-pool.js';
 import type { PrepFailure, PrepItem } from './inputs.js';
 import { tokensToNpy } from './npy.js';
@@ -145,34 +144,9 @@ async function encodeItem(item: PrepItem, ctx: ItemContext, totals: Totals): Pro
   return [entry(item, ctx, tokens, first, totals.samplesIn, null)];
 }
 
-/**
- * WAV is parsed and resampled in-process (libsamplerate): measured cheaper in
- * CPU than spawning ffmpeg per file, which matters when the encoder needs every
- * core. Everything else is decoded and resampled by an ffmpeg child.
- */
+/** Decoded mono PCM at the model rate (WAV in-process, everything else through ffmpeg). */
 export async function openPcm(path: string, rate: number, timeoutMs: number): Promise<AsyncIterable<Float32Array>> {
-  const head = Buffer.alloc(64);
-  try {
-    const fh = await open(path, 'r');
-    try {
-      const { bytesRead } = await fh.read(head, 0, 64, 0);
-      if (bytesRead === 0) throw new CodecError('invalid_audio', 'file is empty');
-    } finally {
-      await fh.close();
-    }
-  } catch (e) {
-    if (isCodecError(e)) throw e;
-    throw new CodecError('invalid_argument', `cannot read ${path}: ${(e as Error).message}`);
-  }
-  if (looksLikeWav(head)) {
-    try {
-      return (await openAudio({ path }, { sampleRate: rate })).pcm;
-    } catch (e) {
-      // compressed WAV codecs (ADPCM, mu-law, ...) are ffmpeg's job
-      if (!(isCodecError(e) && e.code === 'unsupported_media')) throw e;
-    }
-  }
-  return decodeFile(path, rate, timeoutMs);
+  return (await openAudio({ path }, { sampleRate: rate, ffmpegTimeoutMs: timeoutMs })).pcm;
 }
 
 /** Streams one signal through the pool, keeping a bounded number of windows in flight. */

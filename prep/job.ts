@@ -75,6 +75,10 @@ export async function runJob(ctx: JobContext, j: number): Promise<JobResult> {
     (item) => ctx.itemSlots.use(() => processItem(item, { settings: ctx.header.settings, pool: ctx.pool, ffmpegTimeoutMs: ctx.ffmpegTimeoutMs })),
     async (outcome, item, i) => {
       // entries of a half-written item are already in the shard: write only the rest
+      if (skip > outcome.entries.length) {
+        // only a non-deterministic failure (e.g. a decoder timeout) gets here: retry rather than contradict the shard
+        throw new Error(`${item.id}: gave ${outcome.entries.length} entries on resume, ${skip} were already written${outcome.failure ? ` (${outcome.failure.reason})` : ''}`);
+      }
       for (const e of outcome.entries.slice(skip)) await writer.addEntry(e);
       skip = 0;
       await writer.itemDone(firstItem + i, outcome);

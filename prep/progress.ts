@@ -17,7 +17,7 @@ export class PrepProgress {
     const now = performance.now();
     if (!this.tty || now - this.last < 200) return;
     this.last = now;
-    process.stderr.write(`\r${this.line()}\x1b[K`);
+    process.stderr.write(`\rprep ${this.line()}\x1b[K`);
   }
 
   line(): string {
@@ -25,7 +25,7 @@ export class PrepProgress {
     const frac = this.totalBytes > 0 ? Math.min(1, this.bytes / this.totalBytes) : 1;
     const eta = frac > 0 ? (elapsed * (1 - frac)) / frac : NaN;
     return (
-      `prep ${(this.seconds / 3600).toFixed(3)} h audio | ${(elapsed > 0 ? this.seconds / elapsed : 0).toFixed(1)}x real time | ` +
+      `${(this.seconds / 3600).toFixed(3)} h audio | ${(elapsed > 0 ? this.seconds / elapsed : 0).toFixed(1)}x real time | ` +
       `${(frac * 100).toFixed(0)}% | ETA ${fmt(eta)} | ${this.items}/${this.totalItems} inputs | ${this.failed} failed`
     );
   }

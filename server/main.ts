@@ -30,7 +30,7 @@ export async function startServer(config: ServerConfig, opts: { handleSignals?: 
   const port = typeof addr === 'object' && addr ? addr.port : config.port;
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;
   const url = `http://${host}:${port}`;
-  console.error(`tokstream: listening on ${url} (streams: ws://${host}:${port}/v1/stream${config.demo ? `, demo: ${url}/demo/` : ''})`);
+  console.error(`tokstream: listening on ${url} (streams: ws://${host}:${port}/v1/stream${config.demo ? `, demo: ${url}/demo/` : ''}, API docs: ${url}/docs)`);
   let closed: Promise<void> | undefined;
   const close = () => (closed ??= app.close());
   if (opts.handleSignals) {

@@ -17,7 +17,6 @@ export async function runServe(argv: string[]): Promise<number> {
     }
     throw e;
   }
-  const server = await startServer(config, { handleSignals: true });
-  console.error(`tokstream: listening on ${server.url} (demo: ${server.url}/demo/, API docs: ${server.url}/docs)`);
+  await startServer(config, { handleSignals: true });
   return await new Promise<number>(() => {}); // the signal handlers end the process
 }

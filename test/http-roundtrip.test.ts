@@ -35,12 +35,12 @@ async function offlineTokens(path: string, codebooks = 8) {
   return concatTokens(blocks, codebooks);
 }
 
-async function encodeOverSocket(body: Uint8Array, query = ''): Promise<TokReadResult> {
+async function encodeOverSocket(body: Uint8Array, query = ''): Promise<{ tok: TokReadResult; bytes: Uint8Array }> {
   const res = await fetch(`${api.url}/v1/encode${query}`, { method: 'POST', body, headers: { 'content-type': 'application/octet-stream' } });
   const bytes = new Uint8Array(await res.arrayBuffer());
   expect(res.status, Buffer.from(bytes).toString()).toBe(200);
   expect(res.headers.get('content-type')).toBe(TOK);
-  return readTok(bytes);
+  return { tok: readTok(bytes), bytes };
 }
 
 function agreement(a: Int32Array, b: Int32Array): number {
@@ -52,18 +52,25 @@ function agreement(a: Int32Array, b: Int32Array): number {
 describe('POST /v1/encode', () => {
   const formats = ['wav', 'mp3', 'flac', 'ogg', 'm4a'] as const;
   for (const ext of formats) {
-    it(`encodes ${ext} over a real socket to the tokens of the in-process pipeline`, async () => {
+    it(`round-trips ${ext}: encoded over a real socket to the in-process tokens, decoded back to its duration`, async () => {
       const file = ext === 'wav' ? wav : convertAudio(wav, ext, ext === 'ogg' ? 48000 : 44100, 2);
-      const tok = await encodeOverSocket(readFileSync(file));
+      const { tok, bytes } = await encodeOverSocket(readFileSync(file));
       const expected = await offlineTokens(file);
       expect(tok.complete).toBe(true);
       expect(tok.header.modelName).toBe('default');
       expect(tok.header.modelSha256).toBe(api.model.hash);
       expect(tok.header.numCodebooks).toBe(8);
       expect(tok.tokens.numFrames).toBe(expected.numFrames);
-      // same windows, batched differently: codes match (a float tie could flip one in a million)
-      expect(agreement(tok.tokens.codes, expected.codes)).toBeGreaterThan(0.999);
+      // same windows, batched differently: float rounding differs with the batch, and a near-tie in the
+      // residual quantizer flips a rare code (and the later codebooks of its frame); another file's tokens would agree ~0.1%
+      expect(agreement(tok.tokens.codes, expected.codes)).toBeGreaterThan(0.99);
       expect(tok.originalLength).toBeGreaterThan(0);
+      const back = await api.app.inject({ method: 'POST', url: '/v1/decode', payload: Buffer.from(bytes), headers: { 'content-type': TOK } });
+      expect(back.statusCode).toBe(200);
+      const out = join(scratch, `http-roundtrip-${ext}.wav`);
+      writeFileSync(out, back.rawPayload);
+      // same length as the input (within 20 ms: mp3/aac priming is trimmed differently by file and pipe readers)
+      expect(Math.abs(readPcm(out, 24000).length - readPcm(file, 24000).length)).toBeLessThan(480);
     });
   }
 
@@ -86,7 +93,7 @@ describe('POST /v1/encode', () => {
     const two = readTok(res.rawPayload);
     const all = await offlineTokens(wav, 2);
     expect(two.header.numCodebooks).toBe(2);
-    expect(agreement(two.tokens.codes, all.codes)).toBeGreaterThan(0.999);
+    expect(agreement(two.tokens.codes, all.codes)).toBeGreaterThan(0.99);
   });
 
   it('streams the .tok out while the upload is still coming in', async () => {

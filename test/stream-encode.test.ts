@@ -9,10 +9,11 @@ import { Probe, agreement, encodeWithStreamPlan, randomChunks, startTestServer }
  * What "equal to offline" means here. The stream runs the encoder over windows of (left context +
  * chunk) frames; offline `model.encode` by default over 750-frame windows. For a causal model both
  * are the same function of the audio, but onnxruntime's CPU kernels round differently for different
- * tensor lengths (never for different batch sizes), and a code whose latent lies within ~1e-7 of a
- * Voronoi boundary (digital silence does) can flip. So: the stream must equal offline encoding with
- * the stream's window plan bit for bit, and agree with default offline encoding on >= 97% of codes
- * (measured: 99.7-99.8%, docs/protocol.md §8).
+ * tensor lengths (never for different batch sizes), so a code whose latent lies within rounding of a
+ * codebook boundary could flip (an earlier export of the default model did: 99.7-99.8% agreement;
+ * docs/protocol.md §8). So: the stream must equal offline encoding with its own window plan bit for
+ * bit, and the default offline encoding exactly for the shipped causal model; with flushes (other
+ * windows) at least MIN_AGREEMENT of the codes.
  */
 const MIN_AGREEMENT = 0.97;
 
@@ -69,7 +70,7 @@ describe('WebSocket encode stream', () => {
     const streamed = concatTokens(r.packets.map((p) => p.tokens));
     expect(streamed.numFrames).toBe(offline.numFrames);
     expect(streamed.codes).toEqual(offline.codes);
-    expect(agreement(streamed.codes, (await model.encode(pcm, 22050)).codes)).toBeGreaterThanOrEqual(MIN_AGREEMENT);
+    expect(streamed.codes).toEqual((await model.encode(pcm, 22050)).codes);
     expect(r.closed).toMatchObject({ frames: offline.numFrames, samples: pcm.length, packets: r.packets.length });
     // the data is 22.05 kHz s16 from espeak: the s16le wire format carries it losslessly
     expect(r.packets.length).toBeGreaterThan(3);

@@ -147,6 +147,28 @@ describe.each([
     await session.release();
   });
 
+  it('--int8-decoder quantises the decoder: close to PyTorch (SNR > 20 dB), no longer exact', async () => {
+    const int8Dir = join(dir, `wavtokenizer-int8-${hop}`);
+    python('wavtokenizer.py', ['--checkpoint', join(ckpt, 'model.ckpt'), '--out', int8Dir, '--int8-decoder']);
+    const m = JSON.parse(readFileSync(join(int8Dir, 'manifest.json'), 'utf8'));
+    expect(m.provenance.decoderWeights).toMatch(/int8/);
+    expect(m.provenance.config).toBeNull(); // converted from shapes alone, as for releases without a yaml
+    const int8 = await CodecModel.load(int8Dir, { intraOpThreads: 1 });
+    const codes = readI64(join(dump, 'speech.codes.i64'));
+    const [got] = await int8.decodeBatch([{ numCodebooks: 1, numFrames: codes.length, codes: Int32Array.from(codes, Number) }]);
+    const want = readF32(join(dump, 'speech.audio.f32'));
+    let signal = 0;
+    let noise = 0;
+    for (let i = 0; i < want.length; i++) {
+      signal += want[i] ** 2;
+      noise += (got[i] - want[i]) ** 2;
+    }
+    const snr = 10 * Math.log10(signal / noise);
+    expect(snr).toBeGreaterThan(20);
+    expect(snr).toBeLessThan(100);
+    await int8.release();
+  });
+
   it('rejects a config that contradicts the checkpoint with a clear error', () => {
     const cfg = readFileSync(join(ckpt, 'config.yaml'), 'utf8').replace(/hop_length: \d+/, 'hop_length: 512');
     writeFileSync(join(dir, 'bad.yaml'), cfg);

@@ -45,11 +45,12 @@ export async function* decodeTokToPcm(job: DecodeJob): AsyncGenerator<Float32Arr
   const decoder = new StreamDecoder(m, { chunkFrames: job.chunkFrames, numCodebooks: codebooks });
   const pending = new Ordered<Float32Array>();
   const submit = (w: DecodeWindow) => pending.add(batcher.submitDecode(w, { priority: 'bulk', streamId: job.jobId, signal }));
-  // The last hop of samples is held back until the end says how much of it is real.
+  // The tail is held back until the end says how much of it is real: padding is under one hop,
+  // plus a few samples where the source rate's length was rounded; two hops cover both.
   let held = new Float32Array(0);
   const release = (pcm: Float32Array): Float32Array => {
     const all = concat(held, pcm);
-    const cut = Math.max(0, all.length - hop);
+    const cut = Math.max(0, all.length - 2 * hop);
     held = all.slice(cut);
     return all.subarray(0, cut);
   };
