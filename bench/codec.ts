@@ -5,6 +5,9 @@
  */
 import { CodecModel, StreamEncoder } from '../codec/index.js';
 import { execFileSync } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(name);
@@ -13,7 +16,9 @@ function arg(name: string, fallback: string): string {
 
 function speech(seconds: number, rate: number): Float32Array {
   const text = 'Speech for the codec benchmark. The quick brown fox jumps over the lazy dog, again and again.';
-  const wav = execFileSync('sh', ['-c', `espeak-ng -v en-us --stdout "${text}" | ffmpeg -v error -stream_loop -1 -i - -t ${seconds} -ar ${rate} -ac 1 -f f32le -`], { maxBuffer: 1 << 28 });
+  const file = join(mkdtempSync(join(tmpdir(), 'tokstream-bench-')), 'speech.wav');
+  execFileSync('espeak-ng', ['-v', 'en-us', '-w', file, text]);
+  const wav = execFileSync('ffmpeg', ['-v', 'error', '-stream_loop', '-1', '-i', file, '-t', String(seconds), '-ar', String(rate), '-ac', '1', '-f', 'f32le', '-'], { maxBuffer: 1 << 28 });
   return new Float32Array(wav.buffer, wav.byteOffset, wav.byteLength / 4).slice();
 }
 
@@ -51,5 +56,14 @@ for (const batch of [1, 8, 32]) {
   }, 3);
   const audioS = (Math.floor(windows.length / batch) * batch * 6 * m.hopLength) / m.sampleRate;
   console.log(`streaming windows (80 ms, context included), batch ${String(batch).padStart(2)}: encode ${(audioS / s).toFixed(1)}x real time`);
+}
+// Windowed (streaming) tokens against one-shot tokens: equal except where float rounding, which
+// onnxruntime's kernels do differently for different input lengths, decides a near-tie.
+for (const chunkFrames of [1, 6, 50]) {
+  const windowed = await model.encode(pcm, m.sampleRate, { chunkFrames });
+  const oneShot = await model.encode(pcm, m.sampleRate, { chunkFrames: 1 << 20 });
+  let same = 0;
+  for (let i = 0; i < oneShot.codes.length; i++) if (oneShot.codes[i] === windowed.codes[i]) same++;
+  console.log(`windowed (chunk ${chunkFrames} frames) vs one-shot codes: ${((100 * same) / oneShot.codes.length).toFixed(3)}% equal of ${oneShot.codes.length}`);
 }
 await model.release();

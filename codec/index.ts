@@ -12,3 +12,7 @@ export * from './pcm.js';
 export * from './wav.js';
 export * from './ffmpeg.js';
 export * from './audio-input.js';
+export * from './tokfile.js';
+export * from './audio-output.js';
+export * from './batcher.js';
+export * from './stream-session.js';

@@ -1,11 +1,11 @@
 import { join } from 'node:path';
 import { CodecError } from './errors.js';
-import { modelHash, readManifest, sha256File, type ModelManifest } from './manifest.js';
+import { bitrate, frameRate, modelHash, readManifest, sha256File, type ModelManifest } from './manifest.js';
 import { createSession, ort, type LoadedSession, type RuntimeOptions } from './runtime.js';
 import { StreamDecoder, validateTokens, type DecodeWindow } from './stream-decoder.js';
 import { StreamEncoder, concatTokens, sliceTokens, type EncodeWindow } from './stream-encoder.js';
 import type { TokenBlock } from './types.js';
-import { resampleAll } from './resample.js';
+import { concat, resampleAll } from './resample.js';
 
 export interface OfflineOptions {
   /** Keep the first N codebooks (default: all). */
@@ -14,6 +14,21 @@ export interface OfflineOptions {
   chunkFrames?: number;
   /** Windows stacked into one ONNX run. */
   batch?: number;
+}
+
+export interface ModelDescription {
+  name: string;
+  version: string;
+  sampleRate: number;
+  frameRate: number;
+  numCodebooks: number;
+  codebookSize: number;
+  causal: boolean;
+  provider: 'cpu' | 'cuda';
+  fallbackReason?: string;
+  /** identity of the token space, as recorded in .tok files */
+  hash: string;
+  bitrates: { codebooks: number; bitsPerSecond: number }[];
 }
 
 /** A codec model: its manifest and its two ONNX sessions. */
@@ -172,13 +187,25 @@ export class CodecModel {
     validateTokens(this.manifest, tokens);
     const parts: Float32Array[] = [];
     for await (const p of this.decodeStream([tokens], opts)) parts.push(p);
-    const out = new Float32Array(parts.reduce((s, p) => s + p.length, 0));
-    let o = 0;
-    for (const p of parts) {
-      out.set(p, o);
-      o += p.length;
-    }
-    return out;
+    return concat(parts);
+  }
+
+  /** What a client needs to know to use this model (CLI `models`, GET /v1/models). */
+  describe(): ModelDescription {
+    const m = this.manifest;
+    return {
+      name: m.name,
+      version: m.version,
+      sampleRate: m.sampleRate,
+      frameRate: frameRate(m),
+      numCodebooks: m.numCodebooks,
+      codebookSize: m.codebookSize,
+      causal: m.causal,
+      provider: this.provider,
+      ...(this.fallbackReason ? { fallbackReason: this.fallbackReason } : {}),
+      hash: this.hash,
+      bitrates: Array.from({ length: m.numCodebooks }, (_, i) => ({ codebooks: i + 1, bitsPerSecond: bitrate(m, i + 1) })),
+    };
   }
 
   checkCodebooks(codebooks: number | undefined): number {

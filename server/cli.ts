@@ -274,26 +274,12 @@ async function modelsCommand(args: string[]): Promise<number> {
   const { values } = parse(args, { json: { type: 'boolean' } });
   if (values.help) return help();
   const registry = await discoverModels(modelsDir(values), runtimeOptions(values));
-  const models = [...registry.models.values()].map((model) => {
-    const m = model.manifest;
-    return {
-      name: m.name,
-      version: m.version,
-      sampleRate: m.sampleRate,
-      frameRate: frameRate(m),
-      codebooks: m.numCodebooks,
-      codebookSize: m.codebookSize,
-      causal: m.causal,
-      kbps: Array.from({ length: m.numCodebooks }, (_, i) => bitrate(m, i + 1) / 1000),
-      provider: model.provider,
-      hash: model.hash,
-    };
-  });
+  const models = [...registry.models.values()].map((model) => model.describe());
   if (values.json) console.log(JSON.stringify({ models, broken: registry.broken }, null, 2));
   else {
     for (const m of models) {
-      console.log(`${m.name} ${m.version}  ${m.sampleRate} Hz, ${m.frameRate} frames/s, ${m.codebooks} x ${m.codebookSize} codes, ${m.causal ? 'causal' : 'non-causal'}, ${m.provider.toUpperCase()}`);
-      console.log(`  kbps by codebooks: ${m.kbps.map((k, i) => `${i + 1}:${k}`).join(' ')}`);
+      console.log(`${m.name} ${m.version}  ${m.sampleRate} Hz, ${m.frameRate} frames/s, ${m.numCodebooks} x ${m.codebookSize} codes, ${m.causal ? 'causal' : 'non-causal'}, ${m.provider.toUpperCase()}${m.fallbackReason ? ` (fallback: ${m.fallbackReason})` : ''}`);
+      console.log(`  kbps by codebooks: ${m.bitrates.map((b) => `${b.codebooks}:${b.bitsPerSecond / 1000}`).join(' ')}`);
     }
     for (const b of registry.broken) console.log(`BROKEN ${b.dir}: ${b.error}`);
   }

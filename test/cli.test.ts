@@ -42,7 +42,8 @@ describe('tokstream CLI', () => {
     const r = cli('models', '--json');
     expect(r.code).toBe(0);
     const { models } = JSON.parse(r.stdout);
-    expect(models[0]).toMatchObject({ name: 'default', provider: 'cpu', kbps: [0.75, 1.5, 2.25, 3, 3.75, 4.5, 5.25, 6] });
+    expect(models[0]).toMatchObject({ name: 'default', provider: 'cpu', numCodebooks: 8 });
+    expect(models[0].bitrates.map((b: { bitsPerSecond: number }) => b.bitsPerSecond)).toEqual([750, 1500, 2250, 3000, 3750, 4500, 5250, 6000]);
   });
 
   it('fails with clear messages and non-zero exit codes, leaving no partial output', () => {

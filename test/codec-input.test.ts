@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { CodecModel, openAudio } from '../codec/index.js';
+import { CodecModel, concat, openAudio } from '../codec/index.js';
 import { DEFAULT_MODEL_DIR, convertAudio, readPcm, speechWav } from './helpers/fixtures.js';
 
 let model: CodecModel;
@@ -13,13 +13,7 @@ beforeAll(async () => {
 async function collect(pcm: AsyncIterable<Float32Array>): Promise<Float32Array> {
   const parts: Float32Array[] = [];
   for await (const p of pcm) parts.push(p);
-  const out = new Float32Array(parts.reduce((s, p) => s + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
+  return concat(parts);
 }
 
 const RATES = [8000, 16000, 22050, 44100, 48000];

@@ -11,38 +11,18 @@
  * close code, and `framesReceived` / `samplesReceived` say where to resume (protocol §7).
  */
 import {
-  KEY_PROTOCOL_PREFIX, KIND_AUDIO_OUT, KIND_TOKENS, PROTOCOL_V1, PROTOCOL_VERSION, decodeAudioOut, decodeTokenPacket, encodeAudioIn,
-  encodeTokenPacket, type AudioPacket, type ClosedMessage, type Direction, type ErrorMessage, type FlushedMessage, type ReadyMessage,
-  type SampleFormat, type ServerMessage, type TokenPacket, type Tokens,
+  KIND_AUDIO_OUT, KIND_TOKENS, PROTOCOL_VERSION, decodeAudioOut, decodeTokenPacket, encodeAudioIn, encodeTokenPacket, type AudioPacket,
+  type ClosedMessage, type Direction, type FlushedMessage, type ReadyMessage, type SampleFormat, type ServerMessage, type TokenPacket, type Tokens,
 } from './protocol.js';
+import {
+  Inbox, TokstreamError, openSocket, reportServerError, sendJson, startKeepalive, type SocketOptions, type WebSocketLike,
+} from './socket.js';
 
-/** The part of the WebSocket API used here; browsers' WebSocket and the `ws` package both fit. */
-export interface WebSocketLike {
-  binaryType: string;
-  readonly readyState: number;
-  readonly protocol: string;
-  readonly bufferedAmount: number;
-  onopen: ((ev: unknown) => void) | null;
-  onmessage: ((ev: { data: unknown }) => void) | null;
-  onclose: ((ev: { code: number; reason: string }) => void) | null;
-  onerror: ((ev: unknown) => void) | null;
-  send(data: string | ArrayBufferView | ArrayBuffer): void;
-  close(code?: number, reason?: string): void;
-}
+export { TokstreamError, type WebSocketCtor, type WebSocketLike } from './socket.js';
 
-export type WebSocketCtor = new (url: string, protocols?: string | string[], options?: { headers?: Record<string, string> }) => WebSocketLike;
-
-export interface StreamOptions {
+export interface StreamOptions extends SocketOptions {
   /** ws(s)://host:port/v1/stream */
   url: string;
-  apiKey?: string;
-  /**
-   * How the key travels: 'header' (Authorization: Bearer; Node with `ws` only), 'protocol'
-   * (Sec-WebSocket-Protocol, the browser default) or 'query' (?token=).
-   */
-  keyVia?: 'header' | 'protocol' | 'query';
-  /** WebSocket implementation (required where there is no global one, e.g. Node 20). */
-  WebSocket?: WebSocketCtor;
   model?: string;
   /** encode: rate of the PCM written; decode: rate of the PCM wanted. Default: the model's. */
   sampleRate?: number;
@@ -57,22 +37,12 @@ export interface StreamOptions {
   startExtra?: Record<string, unknown>;
 }
 
-export class TokstreamError extends Error {
-  constructor(readonly code: string, message: string, readonly fatal: boolean, readonly closeCode?: number, readonly expectedFrame?: number) {
-    super(message);
-    this.name = 'TokstreamError';
-  }
-}
-
 const OPEN = 1;
 
 /** Shared machinery of both directions: connection, control messages, the packet queue. */
 abstract class Stream<P> implements AsyncIterable<P> {
   ready!: ReadyMessage;
-  protected readonly queue: P[] = [];
-  private waiters: (() => void)[] = [];
-  private ended = false;
-  private failure: TokstreamError | undefined;
+  private readonly inbox = new Inbox<P>();
   private readonly flushes = new Map<string | number, { resolve: (m: FlushedMessage) => void; reject: (e: Error) => void }>();
   private closing: { resolve: (m: ClosedMessage) => void; reject: (e: Error) => void; promise: Promise<ClosedMessage> } | undefined;
   private keepalive: ReturnType<typeof setInterval> | undefined;
@@ -83,48 +53,16 @@ abstract class Stream<P> implements AsyncIterable<P> {
   protected constructor(protected readonly ws: WebSocketLike, protected readonly opts: StreamOptions) {}
 
   protected static async connect(opts: StreamOptions, direction: Direction): Promise<{ ws: WebSocketLike; ready: ReadyMessage; early: unknown[] }> {
-    const Ctor = opts.WebSocket ?? (globalThis as unknown as { WebSocket?: WebSocketCtor }).WebSocket;
-    if (!Ctor) throw new TokstreamError('no_websocket', 'no WebSocket implementation: pass { WebSocket } (e.g. from the "ws" package)', true);
-    const keyVia = opts.keyVia ?? (opts.WebSocket ? 'header' : 'protocol');
-    const url = new URL(opts.url);
-    const protocols = [PROTOCOL_V1];
-    const headers: Record<string, string> = {};
-    if (opts.apiKey) {
-      if (keyVia === 'query') url.searchParams.set('token', opts.apiKey);
-      else if (keyVia === 'protocol') protocols.push(KEY_PROTOCOL_PREFIX + opts.apiKey);
-      else headers.authorization = `Bearer ${opts.apiKey}`;
-    }
-    const ws = new Ctor(url.toString(), protocols, { headers });
-    ws.binaryType = 'arraybuffer';
-    const early: unknown[] = [];
-    const ready = await new Promise<ReadyMessage>((resolve, reject) => {
-      let lastError: ErrorMessage | undefined;
-      ws.onopen = () => {
-        const start = { ...opts.startExtra, type: 'start', version: PROTOCOL_VERSION, direction, model: opts.model, sampleRate: opts.sampleRate, format: opts.format, codebooks: opts.codebooks, chunkMs: opts.chunkMs };
-        ws.send(JSON.stringify(start));
-      };
-      ws.onmessage = (ev) => {
-        if (typeof ev.data !== 'string') return void early.push(ev.data);
-        const m = JSON.parse(ev.data) as ServerMessage;
-        if (m.type === 'ready') resolve(m);
-        else if (m.type === 'error') {
-          lastError = m;
-          ws.close();
-          reject(new TokstreamError(m.code, m.message, true));
-        }
-      };
-      ws.onerror = () => undefined; // the close event follows with the code
-      ws.onclose = (ev) => reject(new TokstreamError(lastError?.code ?? 'connection_closed', lastError?.message ?? `connection closed (${ev.code}) before ready`, true, ev.code));
-    });
-    return { ws, ready, early };
+    const start = { ...opts.startExtra, type: 'start', version: PROTOCOL_VERSION, direction, model: opts.model, sampleRate: opts.sampleRate, format: opts.format, codebooks: opts.codebooks, chunkMs: opts.chunkMs };
+    const { ws, answer, early } = await openSocket<ReadyMessage>(opts, start, 'ready');
+    return { ws, ready: answer, early };
   }
 
   protected init(ready: ReadyMessage): void {
     this.ready = ready;
     this.ws.onmessage = (ev) => this.onMessage(ev.data);
     this.ws.onclose = (ev) => this.onClose(ev.code, ev.reason);
-    const every = this.opts.keepaliveMs ?? 5000;
-    if (every > 0) this.keepalive = setInterval(() => this.sendJson({ type: 'keepalive' }), every);
+    this.keepalive = startKeepalive(this.ws, this.opts.keepaliveMs);
   }
 
   /** Bytes written but not yet handed to the network (browser flow control). */
@@ -135,7 +73,8 @@ abstract class Stream<P> implements AsyncIterable<P> {
   /** Resolves once everything written before it has been processed and its packets received. */
   flush(marker: string | number = `flush-${++this.flushCounter}`): Promise<FlushedMessage> {
     return new Promise((resolve, reject) => {
-      if (this.failure || this.ended) return reject(this.failure ?? new TokstreamError('closed', 'stream is closed', true));
+      const { failure, ended } = this.inbox;
+      if (failure || ended) return reject(failure ?? new TokstreamError('closed', 'stream is closed', true));
       this.flushes.set(marker, { resolve, reject });
       this.sendJson({ type: 'flush', marker });
     });
@@ -148,7 +87,7 @@ abstract class Stream<P> implements AsyncIterable<P> {
       let reject!: (e: Error) => void;
       const promise = new Promise<ClosedMessage>((res, rej) => ((resolve = res), (reject = rej)));
       this.closing = { resolve, reject, promise };
-      if (this.failure) reject(this.failure);
+      if (this.inbox.failure) reject(this.inbox.failure);
       else this.sendJson({ type: 'close' });
     }
     return this.closing.promise;
@@ -159,37 +98,24 @@ abstract class Stream<P> implements AsyncIterable<P> {
     this.ws.close(1000, 'client abort');
   }
 
-  async *[Symbol.asyncIterator](): AsyncIterator<P> {
-    for (;;) {
-      if (this.queue.length > 0) {
-        yield this.queue.shift()!;
-        continue;
-      }
-      if (this.failure) throw this.failure;
-      if (this.ended) return;
-      await new Promise<void>((r) => this.waiters.push(r));
-    }
+  [Symbol.asyncIterator](): AsyncIterator<P> {
+    return this.inbox[Symbol.asyncIterator]();
   }
 
   protected abstract onBinary(bytes: Uint8Array): void;
 
   protected push(p: P): void {
-    this.queue.push(p);
-    this.wake();
+    this.inbox.push(p);
   }
 
   protected sendJson(m: object): void {
-    if (this.ws.readyState === OPEN) this.ws.send(JSON.stringify(m));
+    sendJson(this.ws, m);
   }
 
   protected send(bytes: Uint8Array): void {
-    if (this.failure) throw this.failure;
-    if (this.ended || this.ws.readyState !== OPEN) throw new TokstreamError('closed', 'stream is closed', true, this.closeCode);
+    if (this.inbox.failure) throw this.inbox.failure;
+    if (this.inbox.ended || this.ws.readyState !== OPEN) throw new TokstreamError('closed', 'stream is closed', true, this.closeCode);
     this.ws.send(bytes);
-  }
-
-  private wake(): void {
-    for (const w of this.waiters.splice(0)) w();
   }
 
   private onMessage(data: unknown): void {
@@ -204,28 +130,21 @@ abstract class Stream<P> implements AsyncIterable<P> {
       case 'closed':
         this.closing?.resolve(m);
         break;
-      case 'error': {
-        const e = new TokstreamError(m.code, m.message, m.fatal, undefined, m.expectedFrame);
-        if (m.fatal) this.failure = e;
-        else this.opts.onError?.(e);
+      case 'error':
+        reportServerError(m, this.inbox, this.opts.onError);
         break;
-      }
     }
   }
 
   private onClose(code: number, reason: string): void {
     this.closeCode = code;
     clearInterval(this.keepalive);
-    if (code !== 1000 && !this.failure) this.failure = new TokstreamError('connection_closed', `connection closed (${code}${reason ? ` ${reason}` : ''})`, true, code);
-    if (this.failure && this.failure.closeCode === undefined) {
-      this.failure = new TokstreamError(this.failure.code, this.failure.message, true, code, this.failure.expectedFrame);
-    }
-    this.ended = true;
-    const err = this.failure ?? new TokstreamError('closed', 'stream closed before the answer', true, code);
+    const failure = this.inbox.closed(code, reason);
+    const err = failure ?? new TokstreamError('closed', 'stream closed before the answer', true, code);
     for (const f of this.flushes.values()) f.reject(err);
     this.flushes.clear();
     this.closing?.reject(err); // no-op when already resolved
-    this.wake();
+    this.inbox.end();
   }
 }
 
