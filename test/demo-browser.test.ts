@@ -1,45 +1,30 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { chromium, type BrowserContext } from 'playwright-core';
+import type { BrowserContext } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { launchChromium, watchErrors, type TestChromium } from './helpers/chromium.js';
 import { convertAudio, speechWav } from './helpers/fixtures.js';
 import { startTestServer } from './helpers/stream-harness.js';
 
 const KEY = 'demo-browser-key-1';
 let server: Awaited<ReturnType<typeof startTestServer>>;
+let chromium: TestChromium;
 let browser: BrowserContext;
-let profile: string;
 
 beforeAll(async () => {
   server = await startTestServer({ noAuth: false, apiKeys: [KEY], demo: true });
   // the fake microphone plays this file in a loop
   const wav = convertAudio(speechWav('Hello from a fake microphone. The tokens should flow live.'), 'wav', 48000, 1);
-  profile = mkdtempSync(join(tmpdir(), 'tokstream-chromium-'));
-  // a fresh profile per run (playwright takes it as the persistent context's user-data-dir)
-  browser = await chromium.launchPersistentContext(profile, {
-    executablePath: '/usr/bin/chromium',
-    args: [
-      '--headless', '--no-sandbox', '--disable-gpu',
-      '--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream', `--use-file-for-fake-audio-capture=${wav}`,
-      '--autoplay-policy=no-user-gesture-required',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run',
-    ],
-  });
+  chromium = await launchChromium(wav);
+  browser = chromium.browser;
 });
 afterAll(async () => {
-  await browser?.close();
+  await chromium?.close();
   await server?.close();
-  if (profile) rmSync(profile, { recursive: true, force: true });
 });
 
 describe('browser demo page (headless Chromium, fake microphone)', () => {
   it('streams microphone audio to live tokens and decoded audio, with latency shown', async () => {
     const page = await browser.newPage();
-    const consoleErrors: string[] = [];
-    page.on('console', (m) => m.type() === 'error' && consoleErrors.push(m.text()));
-    page.on('pageerror', (e) => consoleErrors.push(e.message));
-    page.on('response', (r) => r.status() >= 400 && consoleErrors.push(`${r.status()} ${r.url()}`));
+    const consoleErrors = watchErrors(page);
     await page.goto(`${server.url}/demo/?token=${KEY}`);
     await page.waitForFunction(() => (document.getElementById('model') as HTMLSelectElement).options.length > 0);
     await page.fill('#codebooks', '4');

@@ -1,11 +1,9 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { BrowserContext } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resampleAll } from '../codec/resample.js';
 import { TokenStreamDecoder, type DecodedAudio } from '../clients/ts/decoder.js';
 import { loadNodeDecoder } from '../clients/ts/decoder-node.js';
+import { launchChromium, watchErrors, type TestChromium } from './helpers/chromium.js';
 import { convertAudio, speechWav } from './helpers/fixtures.js';
 import { spectralCorrelation } from './helpers/spectral.js';
 import { startTestServer } from './helpers/stream-harness.js';
@@ -13,37 +11,20 @@ import { startTestServer } from './helpers/stream-harness.js';
 const SPEAK_KEY = 'speaker-room-key';
 const LISTEN_KEY = 'listener-room-key';
 let server: Awaited<ReturnType<typeof startTestServer>>;
+let chromium: TestChromium;
 let browser: BrowserContext;
-let profile: string;
 
 beforeAll(async () => {
   server = await startTestServer({ noAuth: false, apiKeys: ['unused-api-key-1'], roomKeys: [`${SPEAK_KEY}:publish:demo`, `${LISTEN_KEY}:listen:demo`], demo: true });
   // the fake microphone plays this file in a loop
   const wav = convertAudio(speechWav('Hello from the speaker page. The listener decodes these tokens in its own browser.'), 'wav', 48000, 1);
-  profile = mkdtempSync(join(tmpdir(), 'tokstream-chromium-'));
-  browser = await chromium.launchPersistentContext(profile, {
-    executablePath: '/usr/bin/chromium',
-    args: [
-      '--headless', '--no-sandbox', '--disable-gpu',
-      '--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream', `--use-file-for-fake-audio-capture=${wav}`,
-      '--autoplay-policy=no-user-gesture-required',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run',
-    ],
-  });
+  chromium = await launchChromium(wav);
+  browser = chromium.browser;
 });
 afterAll(async () => {
-  await browser?.close();
+  await chromium?.close();
   await server?.close();
-  if (profile) rmSync(profile, { recursive: true, force: true });
 });
-
-function watchErrors(page: Page): string[] {
-  const errors: string[] = [];
-  page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
-  page.on('pageerror', (e) => errors.push(e.message));
-  page.on('response', (r) => r.status() >= 400 && errors.push(`${r.status()} ${r.url()}`));
-  return errors;
-}
 
 describe('rooms demo (headless Chromium): one speaker, one listener decoding locally', () => {
   it('the listener plays the speaker\'s words, decoded in the browser, with latency and bandwidth shown', async () => {

@@ -111,13 +111,14 @@ export function codeBytesFor(codebookSize: number): 2 | 4 {
   return codebookSize <= 65536 ? 2 : 4;
 }
 
-function view(b: Uint8Array): DataView {
+/** A DataView over exactly the bytes of `b` (which may be a slice of a larger buffer). */
+export function frameView(b: Uint8Array): DataView {
   return new DataView(b.buffer, b.byteOffset, b.byteLength);
 }
 
 /** Samples to bytes in `format` (s16le: scaled by 32768, clipped). */
 export function pcmToBytes(pcm: Float32Array, format: SampleFormat, out: Uint8Array, offset: number): void {
-  const dv = view(out);
+  const dv = frameView(out);
   if (format === 'f32le') {
     for (let i = 0; i < pcm.length; i++) dv.setFloat32(offset + 4 * i, pcm[i], true);
     return;
@@ -131,7 +132,7 @@ export function bytesToPcm(bytes: Uint8Array, format: SampleFormat): Float32Arra
   if (bytes.length % bps !== 0) throw new WireError('bad_frame', `${bytes.length} bytes is not a whole number of ${format} samples`);
   const n = bytes.length / bps;
   const out = new Float32Array(n);
-  const dv = view(bytes);
+  const dv = frameView(bytes);
   if (format === 'f32le') {
     for (let i = 0; i < n; i++) {
       const v = dv.getFloat32(4 * i, true);
@@ -160,7 +161,7 @@ export function decodeAudioIn(frame: Uint8Array, format: SampleFormat): Float32A
 /** Kind-3 frame. */
 export function encodeAudioOut(pcm: Float32Array, format: SampleFormat, seq: number, firstSample: number): Uint8Array {
   const out = new Uint8Array(AUDIO_OUT_HEADER + pcm.length * bytesPerSample(format));
-  const dv = view(out);
+  const dv = frameView(out);
   out[0] = KIND_AUDIO_OUT;
   dv.setUint32(4, seq >>> 0, true);
   dv.setUint32(8, firstSample >>> 0, true);
@@ -171,7 +172,7 @@ export function encodeAudioOut(pcm: Float32Array, format: SampleFormat, seq: num
 
 export function decodeAudioOut(frame: Uint8Array, format: SampleFormat): AudioPacket {
   if (frame.length < AUDIO_OUT_HEADER || frame[0] !== KIND_AUDIO_OUT) throw new WireError('bad_frame', 'not an audio-out frame (kind 3)');
-  const dv = view(frame);
+  const dv = frameView(frame);
   const count = dv.getUint32(12, true);
   const pcm = bytesToPcm(frame.subarray(AUDIO_OUT_HEADER), format);
   if (pcm.length !== count) throw new WireError('bad_frame', `header says ${count} samples, payload holds ${pcm.length}`);
@@ -182,7 +183,7 @@ export function decodeAudioOut(frame: Uint8Array, format: SampleFormat): AudioPa
 export function encodeTokenPacket(tokens: Tokens, seq: number, firstFrame: number, codeBytes: 2 | 4): Uint8Array {
   const { numCodebooks: k, numFrames: t, codes } = tokens;
   const out = new Uint8Array(TOKENS_HEADER + t * k * codeBytes);
-  const dv = view(out);
+  const dv = frameView(out);
   out[0] = KIND_TOKENS;
   out[2] = k;
   out[3] = codeBytes;
@@ -208,7 +209,7 @@ export interface TokenExpectations {
 /** Parses a kind-2 frame, checking its layout (and, when given, what the stream expects). */
 export function decodeTokenPacket(frame: Uint8Array, expect: TokenExpectations = {}): TokenPacket {
   if (frame.length < TOKENS_HEADER || frame[0] !== KIND_TOKENS) throw new WireError('bad_frame', 'not a token packet (kind 2, 16-byte header)');
-  const dv = view(frame);
+  const dv = frameView(frame);
   const k = frame[2];
   const width = frame[3];
   const t = dv.getUint32(12, true);

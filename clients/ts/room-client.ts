@@ -8,12 +8,13 @@
  *   const room = await joinRoom({ url: 'ws://host:8080/v1/rooms/listen', room: 'lobby', apiKey, WebSocket });
  *   for await (const ev of room) if (ev.type === 'tokens') decode(ev.publisher, ev.packet);
  */
-import { EncodeStream, TokstreamError, type StreamOptions, type WebSocketCtor, type WebSocketLike } from './client.js';
-import { KEY_PROTOCOL_PREFIX, PROTOCOL_V1, type ErrorMessage, type TokenPacket } from './protocol.js';
+import { EncodeStream, type StreamOptions } from './client.js';
+import type { ErrorMessage, TokenPacket } from './protocol.js';
 import {
   KIND_ROOM_TOKENS, decodeRoomPacket, type JoinedMessage, type PublishReadyFields, type PublisherInfo, type PublisherJoinedMessage,
   type PublisherLeftMessage,
 } from './room-protocol.js';
+import { Inbox, openSocket, reportServerError, sendJson, startKeepalive, type SocketOptions, type TokstreamError, type WebSocketLike } from './socket.js';
 
 export interface PublishOptions extends StreamOptions {
   room: string;
@@ -30,13 +31,10 @@ export async function openRoomPublisher(opts: PublishOptions): Promise<EncodeStr
   return s as EncodeStream & { ready: PublishReadyFields };
 }
 
-export interface JoinOptions {
+export interface JoinOptions extends SocketOptions {
   /** ws(s)://host:port/v1/rooms/listen */
   url: string;
   room: string;
-  apiKey?: string;
-  keyVia?: 'header' | 'protocol' | 'query';
-  WebSocket?: WebSocketCtor;
   keepaliveMs?: number;
   onError?: (e: TokstreamError) => void;
 }
@@ -46,85 +44,41 @@ export type RoomEvent =
   | { type: 'publisher_joined'; publisher: PublisherInfo }
   | { type: 'publisher_left'; publisher: number; frames: number };
 
-const OPEN = 1;
-
 /** A joined room: events in arrival order; ends when the socket closes (a fatal error is thrown). */
 export class RoomSubscription implements AsyncIterable<RoomEvent> {
   readonly publishers = new Map<number, PublisherInfo>();
   /** Binary bytes received (bandwidth). */
   bytesReceived = 0;
   closeCode: number | undefined;
-  private readonly queue: RoomEvent[] = [];
-  private waiters: (() => void)[] = [];
-  private failure: TokstreamError | undefined;
-  private ended = false;
+  private readonly inbox = new Inbox<RoomEvent>();
   private keepalive: ReturnType<typeof setInterval> | undefined;
 
   private constructor(private readonly ws: WebSocketLike, readonly joined: JoinedMessage, private readonly opts: JoinOptions) {
     for (const p of joined.publishers) this.publishers.set(p.publisher, p);
     ws.onmessage = (ev) => this.onMessage(ev.data);
     ws.onclose = (ev) => this.onClose(ev.code, ev.reason);
-    const every = opts.keepaliveMs ?? 5000;
-    if (every > 0) this.keepalive = setInterval(() => ws.readyState === OPEN && ws.send(JSON.stringify({ type: 'keepalive' })), every);
+    this.keepalive = startKeepalive(ws, opts.keepaliveMs);
   }
 
   static async join(opts: JoinOptions): Promise<RoomSubscription> {
-    const Ctor = opts.WebSocket ?? (globalThis as unknown as { WebSocket?: WebSocketCtor }).WebSocket;
-    if (!Ctor) throw new TokstreamError('no_websocket', 'no WebSocket implementation: pass { WebSocket } (e.g. from the "ws" package)', true);
-    const keyVia = opts.keyVia ?? (opts.WebSocket ? 'header' : 'protocol');
-    const url = new URL(opts.url);
-    const protocols = [PROTOCOL_V1];
-    const headers: Record<string, string> = {};
-    if (opts.apiKey) {
-      if (keyVia === 'query') url.searchParams.set('token', opts.apiKey);
-      else if (keyVia === 'protocol') protocols.push(KEY_PROTOCOL_PREFIX + opts.apiKey);
-      else headers.authorization = `Bearer ${opts.apiKey}`;
-    }
-    const ws = new Ctor(url.toString(), protocols, { headers });
-    ws.binaryType = 'arraybuffer';
-    const early: unknown[] = [];
-    const joined = await new Promise<JoinedMessage>((resolve, reject) => {
-      let lastError: ErrorMessage | undefined;
-      ws.onopen = () => ws.send(JSON.stringify({ type: 'join', room: opts.room }));
-      ws.onmessage = (ev) => {
-        if (typeof ev.data !== 'string') return void early.push(ev.data);
-        const m = JSON.parse(ev.data) as JoinedMessage | ErrorMessage;
-        if (m.type === 'joined') resolve(m);
-        else if (m.type === 'error') {
-          lastError = m;
-          ws.close();
-          reject(new TokstreamError(m.code, m.message, true));
-        }
-      };
-      ws.onerror = () => undefined;
-      ws.onclose = (ev) => reject(new TokstreamError(lastError?.code ?? 'connection_closed', lastError?.message ?? `connection closed (${ev.code}) before joined`, true, ev.code));
-    });
-    const sub = new RoomSubscription(ws, joined, opts);
+    const { ws, answer, early } = await openSocket<JoinedMessage>(opts, { type: 'join', room: opts.room }, 'joined');
+    const sub = new RoomSubscription(ws, answer, opts);
     for (const d of early) sub.onMessage(d);
     return sub;
   }
 
   /** Leaves the room. */
   close(): void {
-    if (this.ws.readyState === OPEN) this.ws.send(JSON.stringify({ type: 'close' }));
+    sendJson(this.ws, { type: 'close' });
     clearInterval(this.keepalive);
   }
 
-  async *[Symbol.asyncIterator](): AsyncIterator<RoomEvent> {
-    for (;;) {
-      if (this.queue.length > 0) {
-        yield this.queue.shift()!;
-        continue;
-      }
-      if (this.failure) throw this.failure;
-      if (this.ended) return;
-      await new Promise<void>((r) => this.waiters.push(r));
-    }
+  [Symbol.asyncIterator](): AsyncIterator<RoomEvent> {
+    return this.inbox[Symbol.asyncIterator]();
   }
 
   private push(e: RoomEvent): void {
-    this.queue.push(e);
-    for (const w of this.waiters.splice(0)) w();
+    this.inbox.push(e);
   }
 
   private onMessage(data: unknown): void {
@@ -148,22 +102,17 @@ export class RoomSubscription implements AsyncIterable<RoomEvent> {
         this.publishers.delete(m.publisher);
         this.push({ type: 'publisher_left', publisher: m.publisher, frames: m.frames });
         break;
-      case 'error': {
-        const e = new TokstreamError(m.code, m.message, m.fatal);
-        if (m.fatal) this.failure = e;
-        else this.opts.onError?.(e);
+      case 'error':
+        reportServerError(m, this.inbox, this.opts.onError);
         break;
-      }
     }
   }
 
   private onClose(code: number, reason: string): void {
     this.closeCode = code;
     clearInterval(this.keepalive);
-    if (code !== 1000 && !this.failure) this.failure = new TokstreamError('connection_closed', `connection closed (${code}${reason ? ` ${reason}` : ''})`, true, code);
-    else if (this.failure && this.failure.closeCode === undefined) this.failure = new TokstreamError(this.failure.code, this.failure.message, true, code);
-    this.ended = true;
-    for (const w of this.waiters.splice(0)) w();
+    this.inbox.closed(code, reason);
+    this.inbox.end();
   }
 }
 

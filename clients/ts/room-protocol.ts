@@ -3,7 +3,7 @@
  * kind-16 frame that carries a publisher's token packet to subscribers. Plain TypeScript with no
  * Node or DOM dependency, shared by the server and every client.
  */
-import { WireError, decodeTokenPacket, type TokenExpectations, type TokenPacket } from './protocol.js';
+import { WireError, decodeTokenPacket, frameView, type ReadyMessage, type TokenExpectations, type TokenPacket } from './protocol.js';
 
 export const ROOMS_PUBLISH_PATH = '/v1/rooms/publish';
 export const ROOMS_LISTEN_PATH = '/v1/rooms/listen';
@@ -15,24 +15,16 @@ export const ROOM_TOKENS_HEADER = 8;
 /** Room names: what a URL path segment and a log line can carry without escaping. */
 export const ROOM_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
-/** What a subscriber needs to decode one publisher's packets and place them in time. */
-export interface PublisherInfo {
+/**
+ * What a subscriber needs to decode one publisher's packets and place them in time: the model
+ * fields of the publisher's `ready` (frame n covers model samples [n·hop, (n+1)·hop); `chunkFrames`
+ * is the frames per packet its stream produces), plus its place in the room.
+ */
+export interface PublisherInfo
+  extends Pick<ReadyMessage, 'streamId' | 'model' | 'modelVersion' | 'modelSampleRate' | 'hopLength' | 'frameRate' | 'codebooks' | 'codebookSize' | 'codeBytes' | 'chunkFrames' | 'decoderLookaheadFrames'> {
   /** Room-unique number, the one in kind-16 frames. */
   publisher: number;
-  streamId: string;
   label?: string;
-  model: string;
-  modelVersion: string;
-  /** Model rate: frame n covers model samples [n·hop, (n+1)·hop). */
-  modelSampleRate: number;
-  hopLength: number;
-  frameRate: number;
-  codebooks: number;
-  codebookSize: number;
-  codeBytes: 2 | 4;
-  /** Frames per packet the publisher's stream produces (its chunk). */
-  chunkFrames: number;
-  decoderLookaheadFrames: number;
   /** Publisher's wall clock (ms since the Unix epoch) when sample 0 of its stream was captured, if it said. */
   epochMs?: number;
   /** The frame the next packet starts at (in `joined`; 0 for a publisher that just arrived). */
@@ -79,13 +71,13 @@ export interface RoomTokenPacket {
 export function encodeRoomPacket(publisher: number, tokenPacket: Uint8Array): Uint8Array {
   const out = new Uint8Array(ROOM_TOKENS_HEADER + tokenPacket.length);
   out[0] = KIND_ROOM_TOKENS;
-  new DataView(out.buffer).setUint32(4, publisher >>> 0, true);
+  frameView(out).setUint32(4, publisher >>> 0, true);
   out.set(tokenPacket, ROOM_TOKENS_HEADER);
   return out;
 }
 
 export function decodeRoomPacket(frame: Uint8Array, expect: TokenExpectations = {}): RoomTokenPacket {
   if (frame.length < ROOM_TOKENS_HEADER || frame[0] !== KIND_ROOM_TOKENS) throw new WireError('bad_frame', 'not a room token frame (kind 16, 8-byte header)');
-  const publisher = new DataView(frame.buffer, frame.byteOffset, frame.byteLength).getUint32(4, true);
+  const publisher = frameView(frame).getUint32(4, true);
   return { publisher, packet: decodeTokenPacket(frame.subarray(ROOM_TOKENS_HEADER), expect) };
 }

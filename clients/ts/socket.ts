@@ -120,11 +120,10 @@ export class Inbox<T> implements AsyncIterable<T> {
     else if (this.failure && this.failure.closeCode === undefined) {
       this.failure = new TokstreamError(this.failure.code, this.failure.message, true, code, this.failure.expectedFrame);
     }
-    this.ended = true;
     return this.failure;
   }
 
-  /** Wakes the readers after `closed()`. */
+  /** No more items: readers get what is queued, then the failure or the end. */
   end(): void {
     this.ended = true;
     this.wake();

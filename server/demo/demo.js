@@ -1,8 +1,8 @@
 // Browser demo: microphone -> encode stream -> token raster -> decode stream -> speakers.
 // Uses only the TypeScript client (served compiled at ./client/client.js) and the documented protocol.
 import { openDecodeStream, openEncodeStream } from './client/client.js';
+import { $, openMicrophone, setStatus } from './page.js';
 
-const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
 if (params.get('token')) $('key').value = params.get('token');
 
@@ -15,11 +15,6 @@ let running;
 fetch('/readyz').then((r) => r.json()).then((r) => {
   for (const m of r.models ?? []) $('model').append(new Option(`${m.name} ${m.version} (${m.provider})`, m.name));
 });
-
-function setStatus(text, error = false) {
-  $('status').textContent = text;
-  $('status').className = error ? 'error' : '';
-}
 
 /** When each client-rate sample index was captured, to turn sample positions into latencies. */
 class Clock {
@@ -34,9 +29,7 @@ function showLatency(id, xs) { $(id).textContent = xs.length ? `${xs.at(-1).toFi
 async function start() {
   $('start').disabled = true;
   setStatus('starting…');
-  const ctx = new AudioContext();
-  await ctx.resume();
-  const mic = await navigator.mediaDevices.getUserMedia({ audio: { echoCancellation: false, noiseSuppression: false, autoGainControl: false, channelCount: 1 } });
+  const { ctx, mic } = await openMicrophone();
   const common = { url: streamUrl, apiKey: $('key').value || undefined, keyVia: 'protocol', model: $('model').value || undefined, sampleRate: ctx.sampleRate, format: 'f32le', codebooks: Number($('codebooks').value), chunkMs: Number($('chunk').value) };
   const enc = await openEncodeStream({ ...common, onError: (e) => stats.errors.push(e.code) });
   const dec = await openDecodeStream({ ...common, chunkMs: enc.ready.chunkMs, onError: (e) => stats.errors.push(e.code) });

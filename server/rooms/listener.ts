@@ -3,6 +3,7 @@ import type { WebSocket } from 'ws';
 import { ROOM_NAME, type JoinedMessage } from '../../clients/ts/room-protocol.js';
 import type { ServerConfig } from '../config.js';
 import { StreamError } from '../stream/errors.js';
+import { PeerSocket, parseControlMessage } from '../stream/peer-socket.js';
 import { mayAccess, type RoomAccess } from './grants.js';
 import type { Room, RoomMetrics, RoomRegistry, RoomSubscriber } from './room.js';
 
@@ -12,8 +13,6 @@ export interface ListenerContext {
   metrics: RoomMetrics;
   log: FastifyBaseLogger;
 }
-
-const CLOSE_GRACE_MS = 2000;
 
 /**
  * One listener connection: `join` one room, then receive kind-16 token frames and publisher
@@ -26,10 +25,7 @@ export class RoomListener implements RoomSubscriber {
   private state: 'waiting' | 'joined' | 'closing' | 'closed' = 'waiting';
   private room: Room | undefined;
   private errorCount = 0;
-  private idleTimer: NodeJS.Timeout | undefined;
-  private pingTimer: NodeJS.Timeout | undefined;
-  private killTimer: NodeJS.Timeout | undefined;
-  private alive = true;
+  private readonly socket: PeerSocket;
   private stalledSince: number | undefined;
   /** Frames sent and dropped (also in metrics); tests and logs read them. */
   sent = 0;
@@ -41,13 +37,11 @@ export class RoomListener implements RoomSubscriber {
     ws.on('message', (data: Buffer, isBinary: boolean) => this.onMessage(data, isBinary));
     ws.on('close', () => this.cleanup());
     ws.on('error', (e) => ctx.log.debug({ listenerId: id, err: e.message }, 'websocket error'));
-    ws.on('pong', () => (this.alive = true));
-    this.armIdle();
-    this.pingTimer = setInterval(() => this.ping(), ctx.config.pingIntervalMs);
+    this.socket = new PeerSocket(ws, ctx.config, (e) => this.fail(e));
   }
 
   offer(frame: Uint8Array): void {
-    if (this.state !== 'joined' || this.ws.readyState !== this.ws.OPEN) return;
+    if (this.state !== 'joined' || !this.socket.open) return;
     if (this.ws.bufferedAmount + frame.length > this.ctx.config.roomMaxQueuedBytes) {
       this.dropped++;
       this.ctx.metrics.dropped.inc();
@@ -64,7 +58,7 @@ export class RoomListener implements RoomSubscriber {
   }
 
   sendJson(m: object): void {
-    if (this.ws.readyState === this.ws.OPEN) this.ws.send(JSON.stringify(m));
+    this.socket.sendJson(m);
   }
 
   fail(err: StreamError): void {
@@ -81,7 +75,7 @@ export class RoomListener implements RoomSubscriber {
 
   private onMessage(data: Buffer, isBinary: boolean): void {
     if (this.state === 'closing' || this.state === 'closed') return;
-    this.armIdle();
+    this.socket.armIdle();
     try {
       this.handle(data, isBinary);
     } catch (e) {
@@ -91,14 +85,7 @@ export class RoomListener implements RoomSubscriber {
 
   private handle(data: Buffer, isBinary: boolean): void {
     if (isBinary) throw new StreamError('bad_frame', 'listeners send no binary frames');
-    if (data.length > this.ctx.config.maxTextBytes) throw new StreamError('frame_too_large', `control message of ${data.length} bytes (limit ${this.ctx.config.maxTextBytes})`);
-    let m: Record<string, unknown>;
-    try {
-      m = JSON.parse(data.toString('utf8'));
-    } catch {
-      throw new StreamError('bad_json', 'text frame is not JSON');
-    }
-    if (!m || typeof m !== 'object' || Array.isArray(m)) throw new StreamError('bad_json', 'control message must be a JSON object');
+    const m = parseControlMessage(data, this.ctx.config.maxTextBytes);
     switch (m.type) {
       case 'join':
         return this.join(m);
@@ -130,27 +117,11 @@ export class RoomListener implements RoomSubscriber {
     this.ctx.log.info({ listenerId: this.id, room: name }, 'room listener joined');
   }
 
-  private armIdle(): void {
-    clearTimeout(this.idleTimer);
-    this.idleTimer = setTimeout(() => this.fail(new StreamError('idle_timeout', `no message for ${this.ctx.config.idleTimeoutMs} ms`)), this.ctx.config.idleTimeoutMs);
-  }
-
-  private ping(): void {
-    if (!this.alive) {
-      this.ws.terminate();
-      return;
-    }
-    this.alive = false;
-    if (this.ws.readyState === this.ws.OPEN) this.ws.ping();
-  }
-
   private closeSocket(code: number, reason: string): void {
     if (this.state === 'closed') return;
     this.leave();
     this.state = 'closing';
-    if (this.ws.readyState === this.ws.OPEN || this.ws.readyState === this.ws.CONNECTING) this.ws.close(code, reason);
-    this.killTimer ??= setTimeout(() => this.ws.terminate(), CLOSE_GRACE_MS);
-    this.killTimer.unref?.();
+    this.socket.close(code, reason);
   }
 
   private leave(): void {
@@ -165,9 +136,7 @@ export class RoomListener implements RoomSubscriber {
     if (this.state === 'closed') return;
     this.leave();
     this.state = 'closed';
-    clearTimeout(this.idleTimer);
-    clearInterval(this.pingTimer);
-    clearTimeout(this.killTimer);
+    this.socket.stop();
     this.onGone(this);
   }
 }

@@ -12,6 +12,7 @@ import {
 import type { ServerConfig } from '../config.js';
 import type { ServerMetrics } from '../metrics.js';
 import { StreamError, toStreamError } from './errors.js';
+import { PeerSocket, parseControlMessage } from './peer-socket.js';
 
 export interface StreamContext {
   config: ServerConfig;
@@ -47,9 +48,6 @@ export interface StreamTap {
   ended(): void;
 }
 
-/** Time to let a closing handshake finish before the socket is cut (a client that does not read never answers). */
-const CLOSE_GRACE_MS = 2000;
-
 /**
  * One WebSocket = one stream: parses control and binary frames, drives an Encode/DecodeSession,
  * enforces the per-stream limits (docs/protocol.md §5) and releases everything on any exit.
@@ -60,18 +58,13 @@ export class StreamConnection {
   private work: Promise<void> = Promise.resolve();
   private errorCount = 0;
   private packetsOut = 0;
-  private idleTimer: NodeJS.Timeout | undefined;
-  private pingTimer: NodeJS.Timeout | undefined;
-  private killTimer: NodeJS.Timeout | undefined;
-  private alive = true;
+  private readonly socket: PeerSocket;
 
   constructor(readonly id: string, private readonly ws: WebSocket, private readonly ctx: StreamContext, private readonly onGone: (c: StreamConnection) => void, private readonly tap?: StreamTap) {
     ws.on('message', (data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean) => this.onMessage(toBuffer(data), isBinary));
     ws.on('close', () => this.cleanup());
     ws.on('error', (e) => ctx.log.debug({ streamId: id, err: e.message }, 'websocket error'));
-    ws.on('pong', () => (this.alive = true));
-    this.armIdle();
-    this.pingTimer = setInterval(() => this.ping(), ctx.config.pingIntervalMs);
+    this.socket = new PeerSocket(ws, ctx.config, (e) => this.fail(e));
   }
 
   /** Ends the stream with a typed error (fatal ones close the socket). */
@@ -89,7 +82,7 @@ export class StreamConnection {
 
   private onMessage(data: Buffer, isBinary: boolean): void {
     if (this.state === 'closing' || this.state === 'closed') return;
-    this.armIdle();
+    this.socket.armIdle();
     // handled in arrival order; only `start` is asynchronous, so frames pipelined behind it wait for it
     this.work = this.work.then(() => this.handle(data, isBinary)).catch((e) => this.fail(toStreamError(e)));
   }
@@ -97,15 +90,7 @@ export class StreamConnection {
   private async handle(data: Buffer, isBinary: boolean): Promise<void> {
     if (this.state === 'closing' || this.state === 'closed') return;
     if (isBinary) return this.handleBinary(data);
-    if (data.length > this.ctx.config.maxTextBytes) throw new StreamError('frame_too_large', `control message of ${data.length} bytes (limit ${this.ctx.config.maxTextBytes})`);
-    let msg: unknown;
-    try {
-      msg = JSON.parse(data.toString('utf8'));
-    } catch {
-      throw new StreamError('bad_json', 'text frame is not JSON');
-    }
-    if (!msg || typeof msg !== 'object' || Array.isArray(msg)) throw new StreamError('bad_json', 'control message must be a JSON object');
-    const m = msg as Record<string, unknown>;
+    const m = parseControlMessage(data, this.ctx.config.maxTextBytes);
     switch (m.type) {
       case 'start':
         return this.start(m);
@@ -285,7 +270,7 @@ export class StreamConnection {
   }
 
   private sendBinary(bytes: Uint8Array): void {
-    if (this.ws.readyState !== this.ws.OPEN) return;
+    if (!this.socket.open) return;
     this.ws.send(bytes, { binary: true });
     if (this.ws.bufferedAmount > this.ctx.config.maxOutboundBytes) {
       this.fail(new StreamError('slow_consumer', `client is not reading: ${this.ws.bufferedAmount} bytes queued (limit ${this.ctx.config.maxOutboundBytes})`));
@@ -293,7 +278,7 @@ export class StreamConnection {
   }
 
   private sendJson(msg: object): void {
-    if (this.ws.readyState === this.ws.OPEN) this.ws.send(JSON.stringify(msg));
+    this.socket.sendJson(msg);
   }
 
   private sessionFailed(e: CodecError): void {
@@ -305,27 +290,11 @@ export class StreamConnection {
     }
   }
 
-  private armIdle(): void {
-    clearTimeout(this.idleTimer);
-    this.idleTimer = setTimeout(() => this.fail(new StreamError('idle_timeout', `no message for ${this.ctx.config.idleTimeoutMs} ms`)), this.ctx.config.idleTimeoutMs);
-  }
-
-  private ping(): void {
-    if (!this.alive) {
-      this.ws.terminate(); // the peer stopped answering pings: the network is gone
-      return;
-    }
-    this.alive = false;
-    if (this.ws.readyState === this.ws.OPEN) this.ws.ping();
-  }
-
   closeSocket(code: number, reason: string): void {
     if (this.state === 'closed') return;
     this.state = 'closing';
     this.started?.session.destroy();
-    if (this.ws.readyState === this.ws.OPEN || this.ws.readyState === this.ws.CONNECTING) this.ws.close(code, reason);
-    this.killTimer ??= setTimeout(() => this.ws.terminate(), CLOSE_GRACE_MS);
-    this.killTimer.unref?.();
+    this.socket.close(code, reason);
   }
 
   /** Releases everything the stream holds; runs once, whatever ended it. */
@@ -335,9 +304,7 @@ export class StreamConnection {
     if (s) this.ctx.metrics.activeStreams.dec({ model: s.model, direction: s.direction });
     this.state = 'closed';
     s?.session.destroy();
-    clearTimeout(this.idleTimer);
-    clearInterval(this.pingTimer);
-    clearTimeout(this.killTimer);
+    this.socket.stop();
     this.tap?.ended(); // [issue 8] rooms
     this.onGone(this);
   }

@@ -4,8 +4,8 @@ import * as ort from './ort.mjs';
 import { joinRoom } from './src/clients/ts/room-client.js';
 import { TokenStreamDecoder, loadDecoder } from './src/clients/ts/decoder.js';
 import { CacheApiGraphCache } from './src/clients/ts/decoder-cache-web.js';
+import { $, setStatus } from '../page.js';
 
-const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
 for (const f of ['key', 'room']) if (params.get(f)) $(f).value = params.get(f);
 ort.env.wasm.wasmPaths = ort.wasmBase;
@@ -18,10 +18,6 @@ window.__listenerDump = (pub) => {
   return { info: p.info, left: p.left, gaps: p.gaps, packets: p.packets, firstSample: p.firstSample, pcm: p.pcm.flatMap((c) => Array.from(c)) };
 };
 
-function setStatus(text, error = false) {
-  $('status').textContent = text;
-  $('status').className = error ? 'error' : '';
-}
 /** Most audio queued for playback; beyond it pieces are skipped so latency recovers after a stall. */
 const MAX_QUEUE_SEC = 0.15;
 const mean = (xs) => xs.reduce((s, x) => s + x, 0) / Math.max(1, xs.length);

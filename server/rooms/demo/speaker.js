@@ -1,8 +1,8 @@
 // Speaker: microphone -> /v1/rooms/publish (an encode stream relayed to the room). Only the documented
 // protocol and the TypeScript client (served at ./src/clients/ts/) are used.
 import { openRoomPublisher } from './src/clients/ts/room-client.js';
+import { $, openMicrophone, setStatus } from '../page.js';
 
-const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
 for (const f of ['key', 'room', 'label', 'codebooks', 'chunk']) if (params.get(f)) $(f).value = params.get(f);
 $('listenerLink').href = `listener.html?room=${encodeURIComponent($('room').value)}`;
@@ -11,19 +11,12 @@ $('listenerLink').href = `listener.html?room=${encodeURIComponent($('room').valu
 const stats = (window.__speaker = { state: 'idle', errors: [], sampleRate: 0, epochMs: 0, samplesSent: 0, frames: 0, tokenBytes: 0, captured: [] });
 window.__speakerDump = () => ({ ...stats, captured: stats.captured.flatMap((c) => Array.from(c)) });
 
-function setStatus(text, error = false) {
-  $('status').textContent = text;
-  $('status').className = error ? 'error' : '';
-}
-
 let stop;
 
 async function start() {
   $('start').disabled = true;
   setStatus('starting…');
-  const ctx = new AudioContext();
-  await ctx.resume();
-  const mic = await navigator.mediaDevices.getUserMedia({ audio: { echoCancellation: false, noiseSuppression: false, autoGainControl: false, channelCount: 1 } });
+  const { ctx, mic } = await openMicrophone();
   stats.sampleRate = ctx.sampleRate;
   // capture starts first: its first block fixes the wall-clock time of sample 0 (listeners measure latency from it)
   const pending = [];
