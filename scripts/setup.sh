@@ -11,7 +11,7 @@ SUDO=""
 # (speech), fluidsynth + soundfont + openttd-openmsx (music), sox, codec2 (baseline), redis-server
 # (prep queue), chromium (browser tests), Debian's PyTorch/ONNX for the Python side of models/.
 PACKAGES=(ffmpeg espeak-ng sox codec2 redis-server chromium fluidsynth fluid-soundfont-gm
-  ktuberling-data openttd-openmsx python3-torch python3-onnx python3-numpy python3-scipy)
+  ktuberling-data openttd-openmsx python3-torch python3-onnx python3-numpy python3-scipy python3-yaml)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
