@@ -256,20 +256,44 @@ def _reflect_pad_reference(x: torch.Tensor, left: int, right: int) -> torch.Tens
 
 
 def _seanet_pad_traceable(x: torch.Tensor, left: int, right: int, stride: int) -> torch.Tensor:
-    """The reference padding written without branches on the length.
+    """The reference padding written without branches on the length, with one copy of x.
 
     Under ONNX tracing `x.shape[-1]` is a traced value, so each amount below becomes graph
     arithmetic and the exported model takes any length (Python `math.ceil`/`if` would freeze
     them to the example's length). max(a, b) is spelled (a + b + |a - b|) / 2 to stay traced.
+    The reference zero-extends short inputs by `zeros`, reflects, then trims `zeros` again: the
+    result is [reflected head, x, right part], and both edges read at most max_pad + 1 samples of
+    the zero-extended input, so they are built from small slices and x is copied once (Concat),
+    not three times (Pad, Pad, Slice: 13% of encoder time in a profile).
     """
+    if left == right == 0 and stride == 1:  # 1x1 convs: nothing to pad at any length
+        return x
     length = x.shape[-1]
     total = (-length) % stride + right  # right padding plus the extra that fills the last window
     max_pad = (total + left + abs(total - left)) // 2
     short = max_pad - length + 1
     zeros = (short + abs(short)) // 2  # short-input rule: zero-extend so reflection is defined
-    x = F.pad(x, (0, zeros))
-    x = F.pad(x, (left, total), mode="reflect")
-    return x[..., : x.shape[-1] - zeros]
+    reach = left + right + stride  # > max_pad for every length: both edges lie in the first/last reach + 1 samples
+    head = F.pad(x[..., : reach + 1], (0, zeros))  # the zero-extended input's first samples
+    tail = F.pad(x[..., -(reach + 1):], (0, zeros))
+    tail = tail[..., tail.shape[-1] - max_pad - 1:]  # its last max_pad + 1 samples
+    left_part = head[..., 1: left + 1].flip(-1)
+    right_part = tail[..., tail.shape[-1] - 1 - total: tail.shape[-1] - 1].flip(-1)
+    right_part = F.pad(right_part, (zeros, 0))[..., :total]  # the zeros the reference trims come first
+    return torch.cat([left_part, x, right_part], dim=-1)
+
+
+class ELU(_Mode):
+    """ELU; exported as max(x, exp(min(x, 0)) - 1), equal to it on both branches (exp(x) - 1 >= x).
+
+    onnxruntime's Elu kernel evaluates exp in scalar-ish Eigen code; Min, Exp, Sub and Max are
+    vectorised and together take about 0.7 of its time (21% of encoder time was Elu).
+    """
+
+    def forward(self, x):
+        if self.exportable:
+            return torch.maximum(x, torch.exp(torch.clamp(x, max=0.0)) - 1.0)
+        return F.elu(x)
 
 
 class SConv(_Mode):
@@ -302,8 +326,8 @@ class ResBlock(nn.Module):
     def __init__(self, spec: EncoderLayer, weight_norm: bool):
         super().__init__()
         self.block = nn.Sequential(
-            nn.ELU(), SConv(spec.in_ch, spec.hidden, spec.kernel, dilation=spec.dilation, weight_norm=weight_norm),
-            nn.ELU(), SConv(spec.hidden, spec.in_ch, 1, weight_norm=weight_norm),
+            ELU(), SConv(spec.in_ch, spec.hidden, spec.kernel, dilation=spec.dilation, weight_norm=weight_norm),
+            ELU(), SConv(spec.hidden, spec.in_ch, 1, weight_norm=weight_norm),
         )
         self.shortcut = SConv(spec.in_ch, spec.in_ch, 1, weight_norm=weight_norm) if spec.shortcut else nn.Identity()
 
@@ -333,7 +357,7 @@ def build_encoder(cfg: WavTokenizerConfig) -> nn.Sequential:
         elif l.kind == "lstm":
             mods.append(SkipLSTM(l.in_ch, l.lstm_layers))
         else:
-            mods.append(nn.ELU())
+            mods.append(ELU())
     return nn.Sequential(*mods)
 
 
