@@ -20,6 +20,7 @@ COPY --from=build /app/dist dist
 COPY package.json ./
 COPY bin bin
 COPY server/demo server/demo
+COPY server/rooms/demo server/rooms/demo
 COPY models/default models/default
 USER node
 ENV TOKSTREAM_HOST=0.0.0.0 TOKSTREAM_PORT=8080 TOKSTREAM_MODELS_DIR=/app/models

@@ -161,7 +161,7 @@ export function serverUsage(): string {
     const flag = o.kind === 'bool' ? `--${o.flag}` : `--${o.flag} <${o.kind}>`;
     return `  ${flag.padEnd(34)} ${o.help} [${shown}; env ${o.env}]`;
   });
-  return `tokstream serve [options]\n\n${lines.join('\n')}\n  --api-keys-file <path>             file with one API key per line [env TOKSTREAM_API_KEYS_FILE]\n`;
+  return `tokstream serve [options]\n\n${lines.join('\n')}\n  --api-keys-file <path>             file with one API key per line [env TOKSTREAM_API_KEYS_FILE]\n\nHTTP upload limits (body size, duration, concurrent jobs) are set by TOKSTREAM_HTTP_* variables: docs/http-api.md.\n`;
 }
 
 /**
