@@ -3,7 +3,8 @@
  *
  * Builds the full-size 75 tokens/s architecture (shapes of the released small/medium 320-hop
  * checkpoints, random weights), exports it with models/export/wavtokenizer.py, and times encode
- * and decode of 10 s of real speech in both runtimes with the same thread count. Runs alternate
+ * and decode of 10 s of real speech in both runtimes with the same thread count (PyTorch's
+ * OpenBLAS pool included, split as PyTorch runs fastest: bench_torch.py). Runs alternate
  * (PyTorch, then each onnxruntime variant, per round) so machine load hits all alike; medians
  * are reported with the ratio PyTorch time / onnxruntime time.
  *
@@ -14,6 +15,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import * as ort from 'onnxruntime-node';
 
@@ -76,6 +78,12 @@ function startTorch(ckptDir: string, audioPath: string) {
   };
 }
 
+/**
+ * After a run, OpenBLAS, OpenMP and onnxruntime pool threads keep spinning for a while; without
+ * a pause the next run (the other runtime's, as runs alternate) shares the cores with them.
+ */
+const SETTLE_MS = 300;
+
 async function timeRun(session: ort.InferenceSession, feeds: Record<string, ort.Tensor>): Promise<[number, ort.InferenceSession.OnnxValueMapType]> {
   const t0 = performance.now();
   const out = await session.run(feeds);
@@ -103,18 +111,18 @@ async function main(): Promise<void> {
     // int8 MatMul weights for the decoder (the encoder is convolutions + LSTM: nothing to gain there).
     execFileSync(PYTHON, [join(EXPORT, 'quantize_int8.py'), join(model, 'decoder.onnx'), join(model, 'decoder.int8.onnx')], { stdio: 'inherit' });
     const variants: Variant[] = [];
-    const so = (level: 'all' | 'disabled'): ort.InferenceSession.SessionOptions => ({
-      graphOptimizationLevel: level, intraOpNumThreads: threads, interOpNumThreads: 1, executionMode: 'sequential',
-    });
-    for (const [name, level, decoder] of [
-      ['onnxruntime fp32, graph optimisation all', 'all', 'decoder.onnx'],
-      ['onnxruntime fp32, graph optimisation disabled', 'disabled', 'decoder.onnx'],
-      ['onnxruntime fp32 encoder, int8-MatMul decoder, optimisation all', 'all', 'decoder.int8.onnx'],
+    // The runtime's own session settings (graph optimisation 'all').
+    const so: ort.InferenceSession.SessionOptions = {
+      graphOptimizationLevel: 'all', intraOpNumThreads: threads, interOpNumThreads: 1, executionMode: 'sequential',
+    };
+    for (const [name, decoder] of [
+      ['onnxruntime fp32', 'decoder.onnx'],
+      ['onnxruntime fp32 encoder, int8-MatMul decoder', 'decoder.int8.onnx'],
     ] as const) {
       variants.push({
         name,
-        enc: await ort.InferenceSession.create(join(model, 'encoder.onnx'), so(level)),
-        dec: await ort.InferenceSession.create(join(model, decoder), so(level)),
+        enc: await ort.InferenceSession.create(join(model, 'encoder.onnx'), so),
+        dec: await ort.InferenceSession.create(join(model, decoder), so),
       });
     }
 
@@ -141,18 +149,22 @@ async function main(): Promise<void> {
       const snr = (10 * Math.log10(signal / Math.max(noise, 1e-30))).toFixed(1);
       accuracy[v.name] = `codes ${(100 * same / codes.length).toFixed(2)}% equal to PyTorch, audio max |err| ${maxErr.toExponential(1)} (SNR ${snr} dB)`;
     }
+    const settled = async <T>(run: () => Promise<T>): Promise<T> => {
+      await sleep(SETTLE_MS);
+      return run();
+    };
     for (let r = 0; r < rounds; r++) {
-      times.torch.enc.push((await torch.ask('encode')).seconds);
-      for (const v of variants) times[v.name].enc.push((await timeRun(v.enc, audioFeed))[0]);
-      times.torch.dec.push((await torch.ask('decode')).seconds);
-      for (const v of variants) times[v.name].dec.push((await timeRun(v.dec, codesFeed))[0]);
+      times.torch.enc.push((await settled(() => torch.ask('encode'))).seconds);
+      for (const v of variants) times[v.name].enc.push((await settled(() => timeRun(v.enc, audioFeed)))[0]);
+      times.torch.dec.push((await settled(() => torch.ask('decode'))).seconds);
+      for (const v of variants) times[v.name].dec.push((await settled(() => timeRun(v.dec, codesFeed)))[0]);
     }
     torch.stop();
 
     const te = median(times.torch.enc);
     const td = median(times.torch.dec);
     console.log(`\nWavTokenizer 75 tok/s full size, ${opt.seconds} s of speech, ${threads} thread(s), median of ${rounds} alternating rounds`);
-    console.log(`PyTorch ${info.torch} (${info.threads} threads): encode ${te.toFixed(3)} s, decode ${td.toFixed(3)} s`);
+    console.log(`PyTorch ${info.torch} (${info.threads} threads: OpenBLAS ${info.threads}, torch intra-op encode ${info.torchThreads.encode} / decode ${info.torchThreads.decode}): encode ${te.toFixed(3)} s, decode ${td.toFixed(3)} s`);
     for (const v of variants) {
       const e = median(times[v.name].enc);
       const d = median(times[v.name].dec);

@@ -286,8 +286,8 @@ def _seanet_pad_traceable(x: torch.Tensor, left: int, right: int, stride: int) -
 class ELU(_Mode):
     """ELU; exported as max(x, exp(min(x, 0)) - 1), equal to it on both branches (exp(x) - 1 >= x).
 
-    onnxruntime's Elu kernel evaluates exp in scalar-ish Eigen code; Min, Exp, Sub and Max are
-    vectorised and together take about 0.7 of its time (21% of encoder time was Elu).
+    onnxruntime's Elu kernel is slow (21% of encoder time; 14.6 ms on 7.7 M values where Exp alone
+    takes 5.4 ms): Min, Exp, Sub and Max together take about 0.7 of its time, within 1 ulp of it.
     """
 
     def forward(self, x):
@@ -314,12 +314,24 @@ class SConv(_Mode):
     def forward(self, x):
         if self.exportable:
             x = _seanet_pad_traceable(x, self.pad_left, self.pad_right, self.stride)
+            if self.stride > 1 or self.eff_kernel >= 7:
+                return self._as_2d(x)
         else:
             length = x.shape[-1]
             n_frames = (length - self.eff_kernel + self.pad_left + self.pad_right) / self.stride + 1
             ideal = (math.ceil(n_frames) - 1) * self.stride + (self.eff_kernel - self.pad_left - self.pad_right)
             x = _reflect_pad_reference(x, self.pad_left, self.pad_right + ideal - length)
         return self.conv.conv(x)
+
+    def _as_2d(self, x):
+        """The same conv over [B, C, 1, T]: onnxruntime then runs it with its blocked-layout (NCHWc)
+        kernels, which outweigh the layout reorders around it for the strided and kernel-7 convs
+        (encoder 4-5% faster at 1 thread, 2-4% at 2); for the small stride-1 convs they do not.
+        Weight norm is folded before export, so `weight` is the plain weight here."""
+        conv = self.conv.conv
+        y = F.conv2d(x.unsqueeze(2), conv.weight.unsqueeze(2), conv.bias, (1, self.stride),
+                     dilation=(1, conv.dilation[0]))
+        return y.squeeze(2)
 
 
 class ResBlock(nn.Module):
@@ -386,6 +398,8 @@ class FrameConv(_Mode, nn.Conv1d):
 
     Exported as one MatMul over k shifted copies of the input (im2col in the graph): as fast
     as Conv in onnxruntime at frame rate, and a MatMul is what quantize_int8.py can make int8.
+    The copies are built time-major ([B, T, k*C]) so the MatMul reads a plain row-major
+    operand: transposed operands (FusedMatMul) ran 30% slower in onnxruntime.
     """
 
     def forward(self, x):
@@ -393,10 +407,10 @@ class FrameConv(_Mode, nn.Conv1d):
             return super().forward(x)
         k, pad = self.kernel_size[0], self.padding[0]
         length = x.shape[-1]
-        xp = F.pad(x, (pad, pad))
-        cols = torch.cat([xp[:, :, i: i + length] for i in range(k)], dim=1)  # [B, k*C, T], rows (i, c)
+        xp = F.pad(x, (pad, pad)).transpose(1, 2)  # [B, T + 2 pad, C]
+        cols = torch.cat([xp[:, i: i + length] for i in range(k)], dim=2) if k > 1 else xp  # [B, T, k*C], (i, c)
         weight = self.weight.permute(2, 1, 0).reshape(k * self.in_channels, self.out_channels)
-        return (cols.transpose(1, 2) @ weight + self.bias).transpose(1, 2)
+        return (cols @ weight + self.bias).transpose(1, 2)
 
 
 class PosResBlock(nn.Module):
