@@ -41,9 +41,9 @@ export function ffmpegDecodeArgs(source: AudioSource, sampleRate: number): strin
 /**
  * Decodes any audio ffmpeg reads to mono float32 at `sampleRate`, streamed.
  * The child is spawned directly (no shell) and judged by its exit status;
- * breaking out of the loop, an abort or the timeout kill it. (fluent-ffmpeg is
- * not used here: it reports a complete decode as failed when the child exits
- * more than 20 ms after closing its output, which happens on a loaded machine.)
+ * breaking out of the loop, an abort or the timeout kill it. (fluent-ffmpeg,
+ * tried first, reports a complete decode as failed when the child exits more
+ * than 20 ms after closing its output, which happens on a loaded machine.)
  */
 export async function* ffmpegDecode(source: AudioSource, opts: FfmpegDecodeOptions): AsyncGenerator<Float32Array> {
   if ('path' in source && source.path.includes('\0')) throw new CodecError('invalid_argument', 'path contains a NUL byte');
