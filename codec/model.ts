@@ -33,6 +33,8 @@ export interface ModelDescription {
 
 /** A codec model: its manifest and its two ONNX sessions. */
 export class CodecModel {
+  private cachedHash: string | undefined;
+
   private constructor(
     readonly dir: string,
     readonly manifest: ModelManifest,
@@ -75,7 +77,7 @@ export class CodecModel {
 
   /** Identity of the token space (see modelHash); what .tok files record. */
   get hash(): string {
-    return modelHash(this.manifest);
+    return (this.cachedHash ??= modelHash(this.manifest));
   }
 
   /** Execution provider actually in use ("cpu" or "cuda"). */

@@ -201,26 +201,11 @@ function entry(item: PrepItem, ctx: ItemContext, tokens: TokenBlock, startSample
   const key = segment === null ? item.key : `${item.key}-${String(segment).padStart(4, '0')}`;
   const start = startSample / rate;
   const end = (startSample + samples) / rate;
-  const index = {
-    key,
-    id: item.id,
-    source: item.source,
-    segment,
-    start,
-    end,
-    duration: samples / rate,
-    frames: tokens.numFrames,
-    codebooks: tokens.numCodebooks,
-    tokens: tokens.numFrames * tokens.numCodebooks,
-  };
+  // the index line and the per-item JSON share their leading fields, in this order
+  const common = { key, id: item.id, source: item.source, segment, start, end, duration: samples / rate };
+  const index = { ...common, frames: tokens.numFrames, codebooks: tokens.numCodebooks, tokens: tokens.numFrames * tokens.numCodebooks };
   const json = {
-    key,
-    id: item.id,
-    source: item.source,
-    segment,
-    start,
-    end,
-    duration: samples / rate,
+    ...common,
     sample_rate: rate,
     frame_rate: rate / settings.model.hopLength,
     frames: tokens.numFrames,
