@@ -24,6 +24,10 @@
  * - Fairness: each stream has its own FIFO; a batch takes the head of each stream in round-robin
  *   order (one window per stream), and a second window of the same stream only when the first pass
  *   left slots free. The batch's shape is that of the oldest waiting head, so no shape starves.
+ * - Stateful streaming chunks (EncodeWindow.carry, DecodeWindow.carry) run with their stream's state,
+ *   which the run replaces with the next state: a stream has at most one such chunk in a run or in
+ *   flight. A decode tail window runs nothing: it resolves to the stream's final samples once the
+ *   stream's last chunk has run.
  * - A batch starts when it is full (`maxBatch`) or its oldest window has waited `maxWaitMs`.
  * - Results are delivered by promise; nothing here waits on a consumer, so a slow or stuck stream
  *   never delays the others. An aborted `signal` (disconnect) drops that window from the queue;
@@ -33,9 +37,9 @@
  */
 import { CodecError } from './errors.js';
 import type { ModelManifest } from './manifest.js';
-import type { DecodeWindow } from './stream-decoder.js';
+import { tailAudio, type DecodeWindow } from './stream-decoder.js';
 import { sliceTokens, type EncodeWindow } from './stream-encoder.js';
-import type { TokenBlock } from './types.js';
+import type { StreamCarry, TokenBlock } from './types.js';
 
 export type Priority = 'realtime' | 'bulk';
 
@@ -55,7 +59,11 @@ export interface EncodeSubmitOptions extends SubmitOptions {
 export interface BatchModel {
   readonly manifest: ModelManifest;
   encodeBatch(audio: Float32Array[]): Promise<TokenBlock[]>;
+  /** The stateful streaming encoder (models whose manifest has encoder.streaming). */
+  encodeStepBatch?(audio: Float32Array[], states: Float32Array[]): Promise<{ tokens: TokenBlock[]; states: Float32Array[] }>;
   decodeBatch(blocks: TokenBlock[]): Promise<Float32Array[]>;
+  /** The stateful streaming decoder (models whose manifest has decoder.streaming). */
+  decodeStepBatch?(blocks: TokenBlock[], states: Float32Array[]): Promise<{ audio: Float32Array[]; finals: Float32Array[]; states: Float32Array[] }>;
 }
 
 export interface BatcherOptions {
@@ -117,6 +125,8 @@ interface Job {
   keptSamples: number;
   run: (out: TokenBlock | Float32Array) => unknown;
   input: Float32Array | TokenBlock;
+  /** stateful encoder chunk: the stream's state */
+  carry?: StreamCarry;
   resolve: (v: never) => void;
   reject: (e: Error) => void;
   detach: () => void;
@@ -161,25 +171,33 @@ class FairQueue {
     return this.streams.size;
   }
 
-  /** The head that has waited longest. */
-  oldestHead(): Job | undefined {
+  /** The head that has waited longest, among heads whose carry is not busy. */
+  oldestHead(busy: Set<StreamCarry> = new Set()): Job | undefined {
     let best: Job | undefined;
-    for (const q of this.streams.values()) if (!best || q[0].enqueuedAt < best.enqueuedAt) best = q[0];
+    for (const q of this.streams.values()) {
+      if (!blocked(q[0], busy) && (!best || q[0].enqueuedAt < best.enqueuedAt)) best = q[0];
+    }
     return best;
   }
 
-  countKey(key: string, limit: number): number {
+  /** Jobs with `key` one batch could take now (at most one per carry), up to `limit`. */
+  countKey(key: string, limit: number, busy: Set<StreamCarry>): number {
     let n = 0;
     for (const q of this.streams.values()) {
       for (const j of q) {
-        if (j.key === key && ++n >= limit) return n;
+        if (j.key !== key || blocked(j, busy)) break;
+        if (++n >= limit) return n;
+        if (j.carry) break;
       }
     }
     return n;
   }
 
-  /** Takes up to `room` jobs with `key`: stream heads in round-robin order, then further passes. */
-  take(key: string, room: number): Job[] {
+  /**
+   * Takes up to `room` jobs with `key`: stream heads in round-robin order, then further passes.
+   * A job whose carry is busy is not taken (nor anything behind it); taking one marks its carry busy.
+   */
+  take(key: string, room: number, busy: Set<StreamCarry>): Job[] {
     const out: Job[] = [];
     if (room <= 0 || this.order.length === 0) return out;
     let progress = true;
@@ -190,8 +208,10 @@ class FairQueue {
       for (let step = 0; step < n && out.length < room; step++) {
         const idx = (this.cursor + step) % n;
         const q = this.streams.get(this.order[idx])!;
-        if (q.length > 0 && q[0].key === key) {
-          out.push(q.shift()!);
+        if (q.length > 0 && q[0].key === key && !blocked(q[0], busy)) {
+          const job = q.shift()!;
+          if (job.carry) busy.add(job.carry);
+          out.push(job);
           this.size--;
           lastServed = idx;
           progress = true;
@@ -217,6 +237,10 @@ class FairQueue {
   }
 }
 
+function blocked(job: Job, busy: Set<StreamCarry>): boolean {
+  return job.carry !== undefined && busy.has(job.carry);
+}
+
 const now = () => performance.now();
 
 export class ModelBatcher {
@@ -233,6 +257,10 @@ export class ModelBatcher {
   private readonly onBatch?: (info: BatchInfo) => void;
   private readonly queues: Record<Priority, FairQueue> = { realtime: new FairQueue(), bulk: new FairQueue() };
   private readonly running = new Set<Promise<void>>();
+  /** Carries of stateful chunks taken into a run that has not finished. */
+  private readonly busy = new Set<StreamCarry>();
+  /** Per carry, the result of its most recently submitted chunk (what a tail window waits for). */
+  private readonly lastChunk = new Map<StreamCarry, Promise<unknown>>();
   /** Recent runs: when they ended, how long they took, how much of it was bulk work. */
   private history: { end: number; ms: number; bulkMs: number }[] = [];
   private lastRealtimeAt = -Infinity;
@@ -259,16 +287,21 @@ export class ModelBatcher {
 
   submitEncode(window: EncodeWindow, opts: EncodeSubmitOptions): Promise<TokenBlock> {
     const codebooks = opts.codebooks ?? this.model.manifest.numCodebooks;
-    return this.enqueue<TokenBlock>('encode', `e${window.audio.length}`, window.audio, window.keepCount * this.model.manifest.hopLength, opts, (out) =>
+    if (window.carry && !this.model.encodeStepBatch) return Promise.reject(new CodecError('invalid_argument', `model ${this.model.manifest.name} has no streaming encoder`));
+    const key = `${window.carry ? 's' : 'e'}${window.audio.length}`;
+    return this.enqueue<TokenBlock>('encode', key, window.audio, window.keepCount * this.model.manifest.hopLength, opts, (out) =>
       sliceTokens(out as TokenBlock, window.keepFrom, window.keepCount, codebooks),
-    );
+    window.carry);
   }
 
   submitDecode(window: DecodeWindow, opts: SubmitOptions): Promise<Float32Array> {
     const t = window.tokens;
-    return this.enqueue<Float32Array>('decode', `d${t.numCodebooks}x${t.numFrames}`, t, window.keepCount, opts, (out) =>
+    if (window.carry && !this.model.decodeStepBatch) return Promise.reject(new CodecError('invalid_argument', `model ${this.model.manifest.name} has no streaming decoder`));
+    if (window.tail) return (this.lastChunk.get(window.carry!) ?? Promise.resolve()).then(() => tailAudio(window));
+    const key = `${window.carry ? 't' : 'd'}${t.numCodebooks}x${t.numFrames}`;
+    return this.enqueue<Float32Array>('decode', key, t, window.keepCount, opts, (out) =>
       (out as Float32Array).subarray(window.keepFrom, window.keepFrom + window.keepCount),
-    );
+    window.carry);
   }
 
   /** Rejects everything queued for a stream (it went away). */
@@ -320,6 +353,7 @@ export class ModelBatcher {
     keptSamples: number,
     opts: SubmitOptions,
     run: (out: TokenBlock | Float32Array) => T,
+    carry?: StreamCarry,
   ): Promise<T> {
     const priority = opts.priority ?? 'realtime';
     if (this.closed) return Promise.reject(new CodecError('aborted', 'batcher closed'));
@@ -329,9 +363,9 @@ export class ModelBatcher {
     if (queue.size >= this.maxQueued) {
       return Promise.reject(new CodecError('limit_exceeded', `model ${this.model.manifest.name}: ${queue.size} ${priority} windows queued (limit ${this.maxQueued})`));
     }
-    return new Promise<T>((resolve, reject) => {
+    const result = new Promise<T>((resolve, reject) => {
       const job: Job = {
-        kind, key, priority, input, keptSamples, run,
+        kind, key, priority, input, keptSamples, run, carry,
         streamId: opts.streamId,
         enqueuedAt: now(),
         resolve: resolve as (v: never) => void,
@@ -346,6 +380,14 @@ export class ModelBatcher {
       queue.push(job);
       this.pump();
     });
+    if (carry) {
+      this.lastChunk.set(carry, result);
+      const forget = () => {
+        if (this.lastChunk.get(carry) === result) this.lastChunk.delete(carry);
+      };
+      result.then(forget, forget);
+    }
+    return result;
   }
 
   /** Starts every batch that is due; otherwise arms a timer for the next one. */
@@ -371,22 +413,22 @@ export class ModelBatcher {
   private planBatch(t: number): { jobs?: Job[]; retryInMs: number } {
     const rt = this.queues.realtime;
     const bulk = this.queues.bulk;
-    const head = rt.oldestHead();
+    const head = rt.oldestHead(this.busy);
     if (head) {
       const waited = t - head.enqueuedAt;
-      if (waited < this.maxWaitMs && rt.countKey(head.key, this.maxBatch) < this.maxBatch) return { retryInMs: this.maxWaitMs - waited };
-      const jobs = rt.take(head.key, this.maxBatch);
+      if (waited < this.maxWaitMs && rt.countKey(head.key, this.maxBatch, this.busy) < this.maxBatch) return { retryInMs: this.maxWaitMs - waited };
+      const jobs = rt.take(head.key, this.maxBatch, this.busy);
       const room = Math.min(this.maxBatch - jobs.length, this.bulkMaxBatch);
-      if (room > 0 && bulk.size > 0 && this.bulkAllowed(t)) jobs.push(...bulk.take(head.key, room));
+      if (room > 0 && bulk.size > 0 && this.bulkAllowed(t)) jobs.push(...bulk.take(head.key, room, this.busy));
       return { jobs, retryInMs: Infinity };
     }
-    const bhead = bulk.oldestHead();
+    const bhead = bulk.oldestHead(this.busy);
     if (!bhead) return { retryInMs: Infinity };
     if (!this.bulkAllowed(t)) return { retryInMs: 5 };
     const size = this.realtimeRecent(t) ? this.bulkBatchWithinBudget(bhead) : this.bulkMaxBatch;
     const waited = t - bhead.enqueuedAt;
-    if (waited < this.maxWaitMs && bulk.countKey(bhead.key, size) < size) return { retryInMs: this.maxWaitMs - waited };
-    return { jobs: bulk.take(bhead.key, size), retryInMs: Infinity };
+    if (waited < this.maxWaitMs && bulk.countKey(bhead.key, size, this.busy) < size) return { retryInMs: this.maxWaitMs - waited };
+    return { jobs: bulk.take(bhead.key, size, this.busy), retryInMs: Infinity };
   }
 
   private realtimeRecent(t: number): boolean {
@@ -421,6 +463,26 @@ export class ModelBatcher {
     this.running.add(p);
   }
 
+  /** Stateful encoder chunks: each stream's state goes in, the next state replaces it. */
+  private async runEncodeSteps(jobs: Job[]): Promise<TokenBlock[]> {
+    const { tokens, states } = await this.model.encodeStepBatch!(
+      jobs.map((j) => j.input as Float32Array),
+      jobs.map((j) => j.carry!.value),
+    );
+    jobs.forEach((j, i) => (j.carry!.value = states[i]));
+    return tokens;
+  }
+
+  /** Stateful decoder chunks: likewise, and each stream's final samples are kept with its state. */
+  private async runDecodeSteps(jobs: Job[]): Promise<Float32Array[]> {
+    const { audio, finals, states } = await this.model.decodeStepBatch!(
+      jobs.map((j) => j.input as TokenBlock),
+      jobs.map((j) => j.carry!.value),
+    );
+    jobs.forEach((j, i) => Object.assign(j.carry!, { value: states[i], final: finals[i] }));
+    return audio;
+  }
+
   private async runBatch(jobs: Job[]): Promise<void> {
     const t0 = now();
     for (const j of jobs) j.detach();
@@ -428,12 +490,15 @@ export class ModelBatcher {
     let outputs: (TokenBlock | Float32Array)[] | undefined;
     let error: Error | undefined;
     try {
-      outputs =
-        kind === 'encode'
-          ? await this.model.encodeBatch(jobs.map((j) => j.input as Float32Array))
-          : await this.model.decodeBatch(jobs.map((j) => j.input as TokenBlock));
+      if (kind === 'decode') {
+        outputs = jobs[0].carry ? await this.runDecodeSteps(jobs) : await this.model.decodeBatch(jobs.map((j) => j.input as TokenBlock));
+      } else {
+        outputs = jobs[0].carry ? await this.runEncodeSteps(jobs) : await this.model.encodeBatch(jobs.map((j) => j.input as Float32Array));
+      }
     } catch (e) {
       error = e instanceof Error ? e : new Error(String(e));
+    } finally {
+      for (const j of jobs) if (j.carry) this.busy.delete(j.carry);
     }
     const runMs = now() - t0;
     if (!error) {

@@ -9,7 +9,36 @@ export const MANIFEST_FORMAT = 'tokstream-model/1';
 export interface TensorSpec {
   name: string;
   dtype: 'float32' | 'int64';
-  shape: string[];
+  /** symbolic axes by name ("batch", "samples"), fixed axes as numbers */
+  shape: (string | number)[];
+}
+
+/**
+ * Optional stateful form of a graph (docs/model-contract.md, "Streaming graphs"): (chunk, state
+ * [batch, stateSize]) -> (output, next state). Chunks fed in order from a zero state give one-shot
+ * results, with no context recomputed.
+ */
+export interface StreamingGraphSpec {
+  file: string;
+  sha256: string;
+  input: TensorSpec;
+  output: TensorSpec;
+  stateInput: TensorSpec;
+  stateOutput: TensorSpec;
+  /** float32 values per stream in the opaque state */
+  stateSize: number;
+  /** every chunk's length is a positive multiple of this: encoder samples (a multiple of hopLength), decoder frames */
+  chunkMultiple: number;
+}
+
+/**
+ * The decoder's streaming graph also returns `final` [batch, delaySamples]: the samples one-shot
+ * decoding would end with if the stream ended after this chunk. Its `audio` outputs, concatenated,
+ * lag one-shot output by `delaySamples` (the first delaySamples of a stream are dropped).
+ */
+export interface StreamingDecoderSpec extends StreamingGraphSpec {
+  finalOutput: TensorSpec;
+  delaySamples: number;
 }
 
 export interface GraphSpec {
@@ -33,8 +62,8 @@ export interface ModelManifest {
   numCodebooks: number;
   codebookSize: number;
   causal: boolean;
-  encoder: GraphSpec;
-  decoder: GraphSpec;
+  encoder: GraphSpec & { streaming?: StreamingGraphSpec };
+  decoder: GraphSpec & { streaming?: StreamingDecoderSpec };
   license: string;
   provenance: Record<string, unknown>;
 }
@@ -64,21 +93,56 @@ function tensor(path: string, v: unknown, field: string, dtype: TensorSpec['dtyp
   return t as TensorSpec;
 }
 
-function graph(path: string, v: unknown, field: string, inDtype: TensorSpec['dtype'], inRank: number, outDtype: TensorSpec['dtype'], outRank: number): GraphSpec {
-  const g = v as Partial<GraphSpec> | undefined;
-  if (!g || typeof g !== 'object') fail(path, `"${field}" missing`);
+function graphFile(path: string, g: { file?: unknown; sha256?: unknown }, field: string): { file: string; sha256: string } {
   const file = str(path, g.file, `${field}.file`);
   if (file.includes('/') || file.includes('\\') || file.startsWith('.')) fail(path, `"${field}.file" must be a plain file name`);
   const sha = str(path, g.sha256, `${field}.sha256`);
   if (!/^[0-9a-f]{64}$/.test(sha)) fail(path, `"${field}.sha256" must be 64 lowercase hex digits`);
+  return { file, sha256: sha };
+}
+
+function graph(path: string, v: unknown, field: string, inDtype: TensorSpec['dtype'], inRank: number, outDtype: TensorSpec['dtype'], outRank: number): GraphSpec {
+  const g = v as Partial<GraphSpec> | undefined;
+  if (!g || typeof g !== 'object') fail(path, `"${field}" missing`);
   return {
-    file,
-    sha256: sha,
+    ...graphFile(path, g, field),
     input: tensor(path, g.input, `${field}.input`, inDtype, inRank),
     output: tensor(path, g.output, `${field}.output`, outDtype, outRank),
     leftContext: int(path, g.leftContext, `${field}.leftContext`, 0, 1 << 24),
     lookahead: int(path, g.lookahead, `${field}.lookahead`, 0, 1 << 24),
   };
+}
+
+function streamingGraph(path: string, v: unknown, which: 'encoder' | 'decoder', hopLength: number): StreamingGraphSpec {
+  const field = `${which}.streaming`;
+  const g = v as Partial<StreamingGraphSpec> | undefined;
+  if (!g || typeof g !== 'object') fail(path, `"${field}" must be an object`);
+  const stateInput = tensor(path, g.stateInput, `${field}.stateInput`, 'float32', 2);
+  const stateOutput = tensor(path, g.stateOutput, `${field}.stateOutput`, 'float32', 2);
+  const stateSize = int(path, stateInput.shape[1], `${field}.stateInput.shape[1]`, 1, 1 << 26);
+  if (stateOutput.shape[1] !== stateSize) fail(path, `"${field}.stateOutput.shape[1]" must equal stateInput's (${stateSize})`);
+  const chunkMultiple = int(path, g.chunkMultiple, `${field}.chunkMultiple`, 1, 1 << 24);
+  if (which === 'encoder' && chunkMultiple % hopLength !== 0) fail(path, `"${field}.chunkMultiple" must be a multiple of hopLength ${hopLength}`);
+  const audio = (v: unknown, f: string) => tensor(path, v, `${field}.${f}`, 'float32', 2);
+  const codes = (v: unknown, f: string) => tensor(path, v, `${field}.${f}`, 'int64', 3);
+  return {
+    ...graphFile(path, g, field),
+    input: which === 'encoder' ? audio(g.input, 'input') : codes(g.input, 'input'),
+    output: which === 'encoder' ? codes(g.output, 'output') : audio(g.output, 'output'),
+    stateInput,
+    stateOutput,
+    stateSize,
+    chunkMultiple,
+  };
+}
+
+function streamingDecoder(path: string, v: unknown, hopLength: number): StreamingDecoderSpec {
+  const spec = streamingGraph(path, v, 'decoder', hopLength);
+  const g = v as Partial<StreamingDecoderSpec>;
+  const finalOutput = tensor(path, g.finalOutput, 'decoder.streaming.finalOutput', 'float32', 2);
+  const delaySamples = int(path, g.delaySamples, 'decoder.streaming.delaySamples', 0, 1 << 24);
+  if (finalOutput.shape[1] !== delaySamples) fail(path, `"decoder.streaming.finalOutput.shape[1]" must equal delaySamples (${delaySamples})`);
+  return { ...spec, finalOutput, delaySamples };
 }
 
 /** Validates a parsed manifest; `path` only labels messages. */
@@ -103,6 +167,13 @@ export function parseManifest(json: unknown, path: string): ModelManifest {
   };
   if (typeof m.causal !== 'boolean') fail(path, '"causal" must be a boolean');
   if (manifest.causal && manifest.encoder.lookahead !== 0) fail(path, 'a causal model must have encoder.lookahead 0');
+  const encStreaming = (m.encoder as Record<string, unknown>).streaming;
+  if (encStreaming !== undefined) {
+    if (!manifest.causal) fail(path, '"encoder.streaming" needs a causal model');
+    manifest.encoder.streaming = streamingGraph(path, encStreaming, 'encoder', manifest.hopLength);
+  }
+  const decStreaming = (m.decoder as Record<string, unknown>).streaming;
+  if (decStreaming !== undefined) manifest.decoder.streaming = streamingDecoder(path, decStreaming, manifest.hopLength);
   if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(manifest.name)) fail(path, '"name" must be 1-64 of [A-Za-z0-9._-]');
   return manifest;
 }

@@ -1,8 +1,8 @@
 import { join } from 'node:path';
 import { CodecError } from './errors.js';
-import { bitrate, frameRate, modelHash, readManifest, sha256File, type ModelManifest } from './manifest.js';
+import { bitrate, frameRate, modelHash, readManifest, sha256File, type ModelManifest, type StreamingGraphSpec } from './manifest.js';
 import { createSession, ort, type LoadedSession, type RuntimeOptions } from './runtime.js';
-import { StreamDecoder, validateTokens, type DecodeWindow } from './stream-decoder.js';
+import { StreamDecoder, tailAudio, validateTokens, type DecodeWindow } from './stream-decoder.js';
 import { StreamEncoder, concatTokens, sliceTokens, type EncodeWindow } from './stream-encoder.js';
 import type { TokenBlock } from './types.js';
 import { concat, resampleAll } from './resample.js';
@@ -40,35 +40,22 @@ export class CodecModel {
     readonly manifest: ModelManifest,
     private readonly enc: LoadedSession,
     private readonly dec: LoadedSession,
+    /** the stateful streaming graphs, when the manifest has them */
+    private readonly encStep?: LoadedSession,
+    private readonly decStep?: LoadedSession,
   ) {}
 
   /** Loads and checks a model folder (manifest, graph hashes, graph I/O names). */
   static async load(dir: string, opts: RuntimeOptions = {}): Promise<CodecModel> {
     const manifest = await readManifest(dir);
-    const sessions: LoadedSession[] = [];
-    for (const spec of [manifest.encoder, manifest.decoder]) {
-      const path = join(dir, spec.file);
-      let sha: string;
-      try {
-        sha = await sha256File(path);
-      } catch (e) {
-        throw new CodecError('model_broken', `${path}: cannot read (${(e as Error).message})`);
-      }
-      if (sha !== spec.sha256) throw new CodecError('model_broken', `${path}: sha256 ${sha} != manifest ${spec.sha256}`);
-      let loaded: LoadedSession;
-      try {
-        loaded = await createSession(path, opts);
-      } catch (e) {
-        if (e instanceof CodecError) throw e;
-        throw new CodecError('model_broken', `${path}: onnxruntime cannot load it (${(e as Error).message})`);
-      }
-      const { session } = loaded;
-      if (!session.inputNames.includes(spec.input.name) || !session.outputNames.includes(spec.output.name)) {
-        throw new CodecError('model_broken', `${path}: graph I/O ${session.inputNames}→${session.outputNames} does not match manifest ${spec.input.name}→${spec.output.name}`);
-      }
-      sessions.push(loaded);
-    }
-    return new CodecModel(dir, manifest, sessions[0], sessions[1]);
+    const { encoder, decoder } = manifest;
+    const enc = await loadGraph(dir, encoder, [encoder.input.name], [encoder.output.name], opts);
+    const dec = await loadGraph(dir, decoder, [decoder.input.name], [decoder.output.name], opts);
+    const s = encoder.streaming;
+    const encStep = s && (await loadGraph(dir, s, [s.input.name, s.stateInput.name], [s.output.name, s.stateOutput.name], opts));
+    const d = decoder.streaming;
+    const decStep = d && (await loadGraph(dir, d, [d.input.name, d.stateInput.name], [d.output.name, d.finalOutput.name, d.stateOutput.name], opts));
+    return new CodecModel(dir, manifest, enc, dec, encStep, decStep);
   }
 
   get name(): string {
@@ -108,6 +95,72 @@ export class CodecModel {
     return audio.map((_, i) => ({ numCodebooks: k, numFrames: t, codes: Int32Array.from(flat.subarray(i * k * t, (i + 1) * k * t), Number) }));
   }
 
+  /** True when the model has a stateful streaming encoder (manifest `encoder.streaming`). */
+  get hasStreamingEncoder(): boolean {
+    return this.encStep !== undefined;
+  }
+
+  /** True when the model has a stateful streaming decoder (manifest `decoder.streaming`). */
+  get hasStreamingDecoder(): boolean {
+    return this.decStep !== undefined;
+  }
+
+  /**
+   * One step of the stateful streaming encoder for several streams at once: chunk i of equal length
+   * continues the stream whose state is states[i]. Returns all codebooks per chunk and the next states.
+   */
+  async encodeStepBatch(audio: Float32Array[], states: Float32Array[]): Promise<{ tokens: TokenBlock[]; states: Float32Array[] }> {
+    const spec = this.manifest.encoder.streaming;
+    if (!spec || !this.encStep) throw new CodecError('invalid_argument', `model ${this.name} has no streaming encoder`);
+    const n = audio[0]?.length ?? 0;
+    if (audio.some((a) => a.length !== n)) throw new CodecError('invalid_argument', 'batched chunks must have equal lengths');
+    if (n === 0 || n % spec.chunkMultiple !== 0) throw new CodecError('invalid_argument', `chunk length ${n} must be a positive multiple of ${spec.chunkMultiple}`);
+    const b = audio.length;
+    const data = new Float32Array(b * n);
+    audio.forEach((a, i) => data.set(a, i * n));
+    const k = this.manifest.numCodebooks;
+    const t = n / this.manifest.hopLength;
+    const out = await runStep(this.encStep.session, spec, { [spec.input.name]: new ort.Tensor('float32', data, [b, n]) }, states, { [spec.output.name]: [b, k, t] });
+    const flat = out.outputs[spec.output.name].data as BigInt64Array;
+    return {
+      tokens: audio.map((_, i) => ({ numCodebooks: k, numFrames: t, codes: Int32Array.from(flat.subarray(i * k * t, (i + 1) * k * t), Number) })),
+      states: out.states,
+    };
+  }
+
+  /**
+   * One step of the stateful streaming decoder for several streams: chunk i (equal shapes) continues
+   * the stream whose state is states[i]. Returns the audio each chunk completed, each stream's
+   * `final` samples (what it would end with now) and the next states (manifest `decoder.streaming`).
+   */
+  async decodeStepBatch(blocks: TokenBlock[], states: Float32Array[]): Promise<{ audio: Float32Array[]; finals: Float32Array[]; states: Float32Array[] }> {
+    const spec = this.manifest.decoder.streaming;
+    if (!spec || !this.decStep) throw new CodecError('invalid_argument', `model ${this.name} has no streaming decoder`);
+    const k = blocks[0]?.numCodebooks ?? 0;
+    const t = blocks[0]?.numFrames ?? 0;
+    if (blocks.some((bl) => bl.numCodebooks !== k || bl.numFrames !== t)) throw new CodecError('invalid_argument', 'batched chunks must have equal shapes');
+    if (t === 0 || t % spec.chunkMultiple !== 0) throw new CodecError('invalid_argument', `chunk of ${t} frames must be a positive multiple of ${spec.chunkMultiple}`);
+    const b = blocks.length;
+    const data = new BigInt64Array(b * k * t);
+    blocks.forEach((bl, i) => {
+      validateTokens(this.manifest, bl);
+      for (let j = 0; j < bl.codes.length; j++) data[i * k * t + j] = BigInt(bl.codes[j]);
+    });
+    const n = t * this.manifest.hopLength;
+    const out = await runStep(this.decStep.session, spec, { [spec.input.name]: new ort.Tensor('int64', data, [b, k, t]) }, states, {
+      [spec.output.name]: [b, n],
+      [spec.finalOutput.name]: [b, spec.delaySamples],
+    });
+    const audio = out.outputs[spec.output.name].data as Float32Array;
+    const finals = out.outputs[spec.finalOutput.name].data as Float32Array;
+    const d = spec.delaySamples;
+    return {
+      audio: blocks.map((_, i) => audio.slice(i * n, (i + 1) * n)),
+      finals: blocks.map((_, i) => finals.slice(i * d, (i + 1) * d)),
+      states: out.states,
+    };
+  }
+
   /** Runs the decoder on equal-shape token windows in one batch. */
   async decodeBatch(blocks: TokenBlock[]): Promise<Float32Array[]> {
     const k = blocks[0]?.numCodebooks ?? 0;
@@ -130,15 +183,44 @@ export class CodecModel {
     return blocks.map((_, i) => flat.slice(i * n, (i + 1) * n));
   }
 
-  /** Encodes windows from a StreamEncoder, keeping the first `codebooks` codebooks. */
+  /**
+   * Encodes windows from a StreamEncoder, keeping the first `codebooks` codebooks. Stateful chunks
+   * (`carry`) run one after another, each advancing its stream's state.
+   */
   async encodeWindows(windows: EncodeWindow[], codebooks = this.manifest.numCodebooks): Promise<TokenBlock[]> {
+    if (windows.some((w) => w.carry)) {
+      const out: TokenBlock[] = [];
+      for (const w of windows) {
+        if (!w.carry) throw new CodecError('invalid_argument', 'stateful chunks and context windows cannot be mixed');
+        const { tokens, states } = await this.encodeStepBatch([w.audio], [w.carry.value]);
+        w.carry.value = states[0];
+        out.push(sliceTokens(tokens[0], w.keepFrom, w.keepCount, codebooks));
+      }
+      return out;
+    }
     return runGrouped(windows, (w) => w.audio.length, async (group) => {
       const codes = await this.encodeBatch(group.map((w) => w.audio));
       return group.map((w, i) => sliceTokens(codes[i], w.keepFrom, w.keepCount, codebooks));
     });
   }
 
+  /**
+   * Decodes windows from a StreamDecoder. Stateful chunks (`carry`) run one after another, each
+   * advancing its stream's state; a tail window gives the stream's final samples.
+   */
   async decodeWindows(windows: DecodeWindow[]): Promise<Float32Array[]> {
+    if (windows.some((w) => w.carry)) {
+      const out: Float32Array[] = [];
+      for (const w of windows) {
+        if (!w.carry) throw new CodecError('invalid_argument', 'stateful chunks and context windows cannot be mixed');
+        if (!w.tail) {
+          const r = await this.decodeStepBatch([w.tokens], [w.carry.value]);
+          [w.carry.value, w.carry.final] = [r.states[0], r.finals[0]];
+          out.push(r.audio[0].subarray(w.keepFrom, w.keepFrom + w.keepCount));
+        } else out.push(tailAudio(w));
+      }
+      return out;
+    }
     return runGrouped(windows, (w) => w.tokens.numFrames, async (group) => {
       const audio = await this.decodeBatch(group.map((w) => w.tokens));
       return group.map((w, i) => audio[i].subarray(w.keepFrom, w.keepFrom + w.keepCount));
@@ -219,8 +301,56 @@ export class CodecModel {
   }
 
   async release(): Promise<void> {
-    await Promise.all([this.enc.session.release(), this.dec.session.release()]);
+    await Promise.all([this.enc.session.release(), this.dec.session.release(), this.encStep?.session.release(), this.decStep?.session.release()]);
   }
+}
+
+/** Runs a streaming graph on stacked states; checks every output's shape and splits the next states. */
+async function runStep(
+  session: LoadedSession['session'],
+  spec: StreamingGraphSpec,
+  feeds: Record<string, ort.Tensor>,
+  states: Float32Array[],
+  expected: Record<string, number[]>,
+): Promise<{ outputs: Record<string, ort.Tensor>; states: Float32Array[] }> {
+  const b = states.length;
+  const size = spec.stateSize;
+  if (Object.values(feeds).some((f) => f.dims[0] !== b) || states.some((st) => st.length !== size)) {
+    throw new CodecError('invalid_argument', `need one state of ${size} values per chunk`);
+  }
+  const state = new Float32Array(b * size);
+  states.forEach((st, i) => state.set(st, i * size));
+  const outputs = await session.run({ ...feeds, [spec.stateInput.name]: new ort.Tensor('float32', state, [b, size]) });
+  for (const [name, dims] of Object.entries({ ...expected, [spec.stateOutput.name]: [b, size] })) {
+    if (outputs[name].dims.join() !== dims.join()) throw new CodecError('model_broken', `${spec.file}: output ${name} has shape [${outputs[name].dims}], expected [${dims}]`);
+  }
+  const next = outputs[spec.stateOutput.name].data as Float32Array;
+  return { outputs, states: states.map((_, i) => next.slice(i * size, (i + 1) * size)) };
+}
+
+/** Checks a graph file against its manifest entry (hash, I/O names) and opens an ORT session on it. */
+async function loadGraph(dir: string, spec: { file: string; sha256: string }, inputs: string[], outputs: string[], opts: RuntimeOptions): Promise<LoadedSession> {
+  const path = join(dir, spec.file);
+  let sha: string;
+  try {
+    sha = await sha256File(path);
+  } catch (e) {
+    throw new CodecError('model_broken', `${path}: cannot read (${(e as Error).message})`);
+  }
+  if (sha !== spec.sha256) throw new CodecError('model_broken', `${path}: sha256 ${sha} != manifest ${spec.sha256}`);
+  let loaded: LoadedSession;
+  try {
+    loaded = await createSession(path, opts);
+  } catch (e) {
+    if (e instanceof CodecError) throw e;
+    throw new CodecError('model_broken', `${path}: onnxruntime cannot load it (${(e as Error).message})`);
+  }
+  const { session } = loaded;
+  if (!inputs.every((n) => session.inputNames.includes(n)) || !outputs.every((n) => session.outputNames.includes(n))) {
+    await session.release();
+    throw new CodecError('model_broken', `${path}: graph I/O ${session.inputNames}→${session.outputNames} does not match manifest ${inputs}→${outputs}`);
+  }
+  return loaded;
 }
 
 /** Runs `run` once per group of items with equal `key` (equal tensor shapes), keeping input order. */

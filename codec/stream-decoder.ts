@@ -1,7 +1,7 @@
 import { CodecError } from './errors.js';
 import type { ModelManifest } from './manifest.js';
 import { ArrayQueue } from './sample-queue.js';
-import type { TokenBlock } from './types.js';
+import type { StreamCarry, TokenBlock } from './types.js';
 import { WindowPlanner, type Window } from './window-plan.js';
 
 /** One decoder run's worth of codes, and which output samples to keep. */
@@ -12,6 +12,13 @@ export interface DecodeWindow {
   /** offset of the first kept sample within the window's output */
   keepFrom: number;
   keepCount: number;
+  /**
+   * Set on chunks for the stateful streaming decoder: the stream's state, read by the run and replaced
+   * (with `final`) after it. Chunks sharing a carry must run one at a time, in order.
+   */
+  carry?: StreamCarry;
+  /** The stream's last samples: no run, `carry.final` once every earlier chunk has run. */
+  tail?: boolean;
 }
 
 export interface StreamDecoderOptions {
@@ -19,6 +26,12 @@ export interface StreamDecoderOptions {
   numCodebooks: number;
   /** First chunks in shorter windows, as soon as they exist (streaming latency; see WindowPlanner). */
   eagerStart?: boolean;
+  /**
+   * Use the model's stateful streaming decoder (manifest `decoder.streaming`): each chunk runs once,
+   * with the carried state. Ignored when the model has none or chunkFrames is not a whole number of
+   * its chunk multiple.
+   */
+  stateful?: boolean;
 }
 
 /** Checks codes against the model before they reach a graph. */
@@ -37,6 +50,13 @@ export function validateTokens(manifest: ModelManifest, block: TokenBlock): void
   }
 }
 
+/** A tail window's samples: its stream's `final` output, once every earlier chunk has run. */
+export function tailAudio(w: DecodeWindow): Float32Array {
+  const final = w.carry?.final;
+  if (!w.tail || !final) throw new CodecError('invalid_argument', 'tail window before any chunk of its stream ran');
+  return final.subarray(w.keepFrom, w.keepFrom + w.keepCount);
+}
+
 /**
  * Per-stream decoder state: takes token frames as they arrive and yields
  * fixed-length code windows whose kept samples equal one-shot decoding.
@@ -46,23 +66,34 @@ export class StreamDecoder {
   private readonly hop: number;
   private readonly rows: ArrayQueue<Int32Array>[];
   private readonly plan: WindowPlanner;
+  /** Stateful mode: the carried state, the chunk granularity (frames), frames handed out so far. */
+  private readonly carry?: StreamCarry;
+  private readonly chunkMultiple: number = 1;
+  private consumed = 0;
   private finished = false;
 
-  constructor(private readonly manifest: ModelManifest, opts: StreamDecoderOptions) {
+  constructor(private readonly manifest: ModelManifest, private readonly opts: StreamDecoderOptions) {
     this.numCodebooks = opts.numCodebooks;
     this.hop = manifest.hopLength;
     validateTokens(manifest, { numCodebooks: opts.numCodebooks, numFrames: 0, codes: new Int32Array(0) });
     this.rows = Array.from({ length: opts.numCodebooks }, () => new ArrayQueue(Int32Array));
     this.plan = new WindowPlanner(manifest.decoder.leftContext, opts.chunkFrames, manifest.decoder.lookahead, opts.eagerStart);
+    const streaming = manifest.decoder.streaming;
+    if (opts.stateful && streaming && opts.chunkFrames % streaming.chunkMultiple === 0) {
+      this.carry = { value: new Float32Array(streaming.stateSize) };
+      this.chunkMultiple = streaming.chunkMultiple;
+    }
+  }
+
+  /** True when windows are chunks for the stateful streaming decoder. */
+  get stateful(): boolean {
+    return this.carry !== undefined;
   }
 
   get framesIn(): number {
     return this.rows[0].length;
   }
 
-  get framesOut(): number {
-    return this.plan.emitted;
-  }
 
   push(block: TokenBlock): DecodeWindow[] {
     if (this.finished) throw new CodecError('invalid_argument', 'stream already finished');
@@ -79,12 +110,23 @@ export class StreamDecoder {
   finish(): DecodeWindow[] {
     if (this.finished) return [];
     this.finished = true;
-    return this.drain(true);
+    if (!this.carry) return this.drain(true);
+    if (this.framesIn % this.chunkMultiple !== 0) {
+      throw new CodecError('invalid_tokens', `the stream's ${this.framesIn} frames are not a whole number of ${this.chunkMultiple}-frame chunks`);
+    }
+    const out = this.chunks(this.framesIn);
+    if (this.framesIn > 0) {
+      const delay = this.manifest.decoder.streaming!.delaySamples;
+      const empty = { numCodebooks: this.numCodebooks, numFrames: 0, codes: new Int32Array(0) };
+      out.push({ tokens: empty, firstSample: this.framesIn * this.hop - delay, keepFrom: 0, keepCount: delay, carry: this.carry, tail: true });
+    }
+    return out;
   }
 
   /** Windows for every frame whose lookahead has arrived (a partial chunk), exact; the stream goes on. */
   flush(): DecodeWindow[] {
     if (this.finished) return [];
+    if (this.carry) return this.chunks(this.framesIn - ((this.framesIn - this.consumed) % this.chunkMultiple));
     const out = this.drain(false);
     const w = this.plan.flushWindow(this.framesIn);
     if (w) out.push(this.toWindow(w));
@@ -93,12 +135,39 @@ export class StreamDecoder {
   }
 
   private drain(final: boolean): DecodeWindow[] {
+    if (this.carry) return this.chunks(this.consumed + Math.floor((this.framesIn - this.consumed) / this.opts.chunkFrames) * this.opts.chunkFrames);
     const out: DecodeWindow[] = [];
     const available = this.framesIn;
     for (let w = this.plan.nextWindow(available, final); w; w = this.plan.nextWindow(available, final)) {
       out.push(this.toWindow(w));
     }
     for (const r of this.rows) r.dropBefore(this.plan.keepFrom);
+    return out;
+  }
+
+  /**
+   * Stateful mode: frames [consumed, end) as chunks of at most chunkFrames. Chunk [a, a+n) completes
+   * stream samples [a·hop − delay, (a+n)·hop − delay); the first `delay` samples precede the stream.
+   */
+  private chunks(end: number): DecodeWindow[] {
+    const out: DecodeWindow[] = [];
+    const delay = this.manifest.decoder.streaming!.delaySamples;
+    while (this.consumed < end) {
+      const a = this.consumed;
+      const n = Math.min(this.opts.chunkFrames, end - a);
+      const codes = new Int32Array(this.numCodebooks * n);
+      this.rows.forEach((r, k) => r.readInto(a, a + n, codes, k * n));
+      const keepFrom = Math.max(0, Math.min(n * this.hop, delay - a * this.hop));
+      out.push({
+        tokens: { numCodebooks: this.numCodebooks, numFrames: n, codes },
+        firstSample: a * this.hop - delay + keepFrom,
+        keepFrom,
+        keepCount: n * this.hop - keepFrom,
+        carry: this.carry,
+      });
+      this.consumed += n;
+    }
+    for (const r of this.rows) r.dropBefore(this.consumed);
     return out;
   }
 

@@ -1,7 +1,7 @@
 import { CodecError } from './errors.js';
 import type { ModelManifest } from './manifest.js';
 import { SampleQueue } from './sample-queue.js';
-import type { TokenBlock } from './types.js';
+import type { StreamCarry, TokenBlock } from './types.js';
 import { WindowPlanner, type Window } from './window-plan.js';
 
 /** One encoder run's worth of audio, and which of its output frames to keep. */
@@ -12,6 +12,11 @@ export interface EncodeWindow {
   /** index of the first kept frame within the window's output */
   keepFrom: number;
   keepCount: number;
+  /**
+   * Set on chunks for the stateful streaming encoder: the stream's state, read by the run and
+   * replaced with the next state after it. Chunks sharing a carry must run one at a time, in order.
+   */
+  carry?: StreamCarry;
 }
 
 export interface StreamEncoderOptions {
@@ -19,6 +24,12 @@ export interface StreamEncoderOptions {
   chunkFrames: number;
   /** First chunks in shorter windows, as soon as they exist (streaming latency; see WindowPlanner). */
   eagerStart?: boolean;
+  /**
+   * Use the model's stateful streaming encoder (manifest `encoder.streaming`): each chunk is run
+   * alone with the carried state, so no context is recomputed. Ignored when the model has none or
+   * when chunkFrames is not a whole number of its chunk multiple.
+   */
+  stateful?: boolean;
 }
 
 /** Encoder context in whole frames, from the manifest. */
@@ -36,9 +47,15 @@ export function encoderContextFrames(m: ModelManifest): { left: number; right: n
  */
 export class StreamEncoder {
   readonly hop: number;
+  /** Samples in a steady-state window (for the stateful encoder: one chunk). */
   readonly windowSamples: number;
   private readonly samples = new SampleQueue();
   private readonly plan: WindowPlanner;
+  /** Stateful mode: the carried state and the chunk granularity in samples. */
+  private readonly carry?: StreamCarry;
+  private readonly chunkMultiple: number = 0;
+  /** Stateful mode: samples already handed out in chunks. */
+  private consumed = 0;
   private finished = false;
 
   constructor(manifest: ModelManifest, opts: StreamEncoderOptions) {
@@ -46,6 +63,17 @@ export class StreamEncoder {
     this.hop = manifest.hopLength;
     this.plan = new WindowPlanner(left, opts.chunkFrames, right, opts.eagerStart);
     this.windowSamples = this.plan.length * this.hop;
+    const streaming = manifest.encoder.streaming;
+    if (opts.stateful && streaming && (opts.chunkFrames * this.hop) % streaming.chunkMultiple === 0) {
+      this.carry = { value: new Float32Array(streaming.stateSize) };
+      this.chunkMultiple = streaming.chunkMultiple;
+      this.windowSamples = opts.chunkFrames * this.hop;
+    }
+  }
+
+  /** True when windows are chunks for the stateful streaming encoder. */
+  get stateful(): boolean {
+    return this.carry !== undefined;
   }
 
   /** Samples received so far (model rate). */
@@ -55,7 +83,7 @@ export class StreamEncoder {
 
   /** Frames handed out in windows so far. */
   get framesOut(): number {
-    return this.plan.emitted;
+    return this.carry ? Math.ceil(this.consumed / this.hop) : this.plan.emitted;
   }
 
   /** Samples held in memory. */
@@ -82,6 +110,7 @@ export class StreamEncoder {
    */
   flush(): EncodeWindow[] {
     if (this.finished) return [];
+    if (this.carry) return this.drainChunks(this.samples.length - ((this.samples.length - this.consumed) % this.chunkMultiple));
     const out = this.drain(false);
     const w = this.plan.flushWindow(Math.floor(this.samples.length / this.hop));
     if (w) out.push(this.toWindow(w));
@@ -90,12 +119,39 @@ export class StreamEncoder {
   }
 
   private drain(final: boolean): EncodeWindow[] {
+    if (this.carry) {
+      if (!final) return this.drainChunks(this.consumed + Math.floor((this.samples.length - this.consumed) / this.windowSamples) * this.windowSamples);
+      // the tail, zero-padded to whole frames as one-shot encoding does, and to the chunk multiple
+      const chunks = this.drainChunks(this.consumed + Math.floor((this.samples.length - this.consumed) / this.windowSamples) * this.windowSamples);
+      const tail = this.samples.length - this.consumed;
+      if (tail > 0) {
+        const frames = Math.ceil(tail / this.hop);
+        const audio = this.samples.read(this.consumed, this.consumed + Math.ceil(tail / this.chunkMultiple) * this.chunkMultiple);
+        chunks.push({ audio, firstFrame: this.consumed / this.hop, keepFrom: 0, keepCount: frames, carry: this.carry });
+        this.consumed = this.samples.length;
+        this.samples.dropBefore(this.consumed);
+      }
+      return chunks;
+    }
     const available = final ? Math.ceil(this.samples.length / this.hop) : Math.floor(this.samples.length / this.hop);
     const out: EncodeWindow[] = [];
     for (let w = this.plan.nextWindow(available, final); w; w = this.plan.nextWindow(available, final)) {
       out.push(this.toWindow(w));
     }
     this.samples.dropBefore(this.plan.keepFrom * this.hop);
+    return out;
+  }
+
+  /** Stateful mode: hands out [consumed, end) as chunks of at most windowSamples (end - consumed is a whole chunk multiple). */
+  private drainChunks(end: number): EncodeWindow[] {
+    const out: EncodeWindow[] = [];
+    while (this.consumed < end) {
+      const n = Math.min(this.windowSamples, end - this.consumed);
+      const audio = this.samples.read(this.consumed, this.consumed + n);
+      out.push({ audio, firstFrame: this.consumed / this.hop, keepFrom: 0, keepCount: n / this.hop, carry: this.carry });
+      this.consumed += n;
+    }
+    this.samples.dropBefore(this.consumed);
     return out;
   }
 

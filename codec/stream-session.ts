@@ -6,9 +6,10 @@
  *   DecodeSession: token blocks -> StreamDecoder windows -> batcher -> model-rate PCM
  *                  -> StreamResampler to the client's rate -> PCM, in order.
  *
- * Windows start eagerly (the first packet waits for one chunk, not a whole context window).
- * Streamed tokens equal offline encoding with the same window plan bit for bit, and offline
- * `model.encode` up to onnxruntime rounding (docs/protocol.md §8); streamed PCM concatenates to
+ * Both directions use the model's stateful streaming graphs when it has them (each chunk runs once,
+ * with the stream's carried state); otherwise windows recompute their left context and start
+ * eagerly (the first packet waits for one chunk, not a whole context window). Either way streamed tokens
+ * equal offline `model.encode` up to onnxruntime rounding (docs/protocol.md §8); streamed PCM concatenates to
  * offline `model.decode` (at model rate) within float tolerance. Results arrive through
  * callbacks in submission order; `destroy()` drops queued batcher work and frees the resamplers.
  */
@@ -118,7 +119,7 @@ export class EncodeSession extends Session {
 
   private constructor(batcher: ModelBatcher, private readonly opts: EncodeSessionOptions, private resampler: StreamResampler) {
     super(batcher, opts);
-    this.encoder = new StreamEncoder(batcher.manifest, { chunkFrames: opts.chunkFrames, eagerStart: true });
+    this.encoder = new StreamEncoder(batcher.manifest, { chunkFrames: opts.chunkFrames, eagerStart: true, stateful: true });
   }
 
   static async create(batcher: ModelBatcher, opts: EncodeSessionOptions): Promise<EncodeSession> {
@@ -188,7 +189,7 @@ export class DecodeSession extends Session {
 
   private constructor(batcher: ModelBatcher, private readonly opts: DecodeSessionOptions, private resampler: StreamResampler) {
     super(batcher, opts);
-    this.decoder = new StreamDecoder(batcher.manifest, { chunkFrames: opts.chunkFrames, numCodebooks: opts.codebooks, eagerStart: true });
+    this.decoder = new StreamDecoder(batcher.manifest, { chunkFrames: opts.chunkFrames, numCodebooks: opts.codebooks, eagerStart: true, stateful: true });
   }
 
   static async create(batcher: ModelBatcher, opts: DecodeSessionOptions): Promise<DecodeSession> {

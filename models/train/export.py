@@ -10,12 +10,14 @@ import json
 import os
 import sys
 
+import onnx
 import torch
 import torch.nn as nn
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from checkpoint import load_codec  # noqa: E402
 from model import CODEBOOK_SIZE, HOP, NUM_CODEBOOKS, SAMPLE_RATE, ResidualVQ, build_codec  # noqa: E402
+from streaming import streaming_decoder, streaming_encoder  # noqa: E402
 
 OPSET = 17
 
@@ -72,10 +74,31 @@ def sha256(path):
     return h.hexdigest()
 
 
+def share_weights(graph_path, base_path, min_bytes=1024):
+    """Points the graph's large initializers at the identical bytes inside `base_path` (ONNX external
+    data: location, offset, length), so a streaming graph adds no second copy of the weights. The offset
+    is wherever those exact bytes occur in the base file, which is correct by construction."""
+    model = onnx.load(graph_path)
+    base = open(base_path, "rb").read()
+    name = os.path.basename(base_path)
+    for t in model.graph.initializer:
+        offset = base.find(t.raw_data) if len(t.raw_data) >= min_bytes else -1
+        if offset < 0:
+            continue
+        length = len(t.raw_data)
+        t.ClearField("raw_data")
+        t.data_location = onnx.TensorProto.EXTERNAL
+        for k, v in (("location", name), ("offset", str(offset)), ("length", str(length))):
+            t.external_data.add(key=k, value=v)
+    onnx.save(model, graph_path)
+
+
 def export(codec, out_dir):
     codec.eval()
     os.makedirs(out_dir, exist_ok=True)
     enc_path, dec_path = os.path.join(out_dir, "encoder.onnx"), os.path.join(out_dir, "decoder.onnx")
+    stream_path = os.path.join(out_dir, "encoder_stream.onnx")
+    dec_stream_path = os.path.join(out_dir, "decoder_stream.onnx")
     with torch.no_grad():
         torch.onnx.export(EncoderGraph(codec), (torch.zeros(1, 10 * HOP),), enc_path, opset_version=OPSET,
                           input_names=["audio"], output_names=["codes"],
@@ -85,7 +108,20 @@ def export(codec, out_dir):
                           input_names=["codes"], output_names=["audio"],
                           dynamic_axes={"codes": {0: "batch", 1: "codebooks", 2: "frames"},
                                         "audio": {0: "batch", 1: "samples"}})
-    return enc_path, dec_path
+        stream = streaming_encoder(codec)
+        torch.onnx.export(stream, (torch.zeros(1, 6 * HOP), torch.zeros(1, stream.state_size)), stream_path,
+                          opset_version=OPSET, input_names=["audio", "state"], output_names=["codes", "next_state"],
+                          dynamic_axes={"audio": {0: "batch", 1: "samples"}, "state": {0: "batch"},
+                                        "codes": {0: "batch", 2: "frames"}, "next_state": {0: "batch"}})
+        dstream = streaming_decoder(codec)
+        torch.onnx.export(dstream, (codes, torch.zeros(1, dstream.state_size)), dec_stream_path, opset_version=OPSET,
+                          input_names=["codes", "state"], output_names=["audio", "final", "next_state"],
+                          dynamic_axes={"codes": {0: "batch", 1: "codebooks", 2: "frames"}, "state": {0: "batch"},
+                                        "audio": {0: "batch", 1: "samples"}, "final": {0: "batch"},
+                                        "next_state": {0: "batch"}})
+    share_weights(stream_path, enc_path)
+    share_weights(dec_stream_path, dec_path)
+    return enc_path, dec_path, (stream_path, stream.state_size), (dec_stream_path, dstream.state_size)
 
 
 def main():
@@ -107,7 +143,7 @@ def main():
     dec_left, dec_right = decoder_context(codec)
     if enc_right != 0:
         raise SystemExit(f"encoder is not causal: look-ahead {enc_right} samples")
-    enc_path, dec_path = export(codec, args.out)
+    enc_path, dec_path, (stream_path, state_size), (dec_stream_path, dec_state_size) = export(codec, args.out)
 
     provenance = {"source": "trained by models/train (this repository)"}
     if args.untrained:
@@ -140,12 +176,30 @@ def main():
             "input": {"name": "audio", "dtype": "float32", "shape": ["batch", "samples"]},
             "output": {"name": "codes", "dtype": "int64", "shape": ["batch", "codebooks", "frames"]},
             "leftContext": enc_left, "lookahead": 0,
+            "streaming": {
+                "file": "encoder_stream.onnx", "sha256": sha256(stream_path),
+                "input": {"name": "audio", "dtype": "float32", "shape": ["batch", "samples"]},
+                "output": {"name": "codes", "dtype": "int64", "shape": ["batch", "codebooks", "frames"]},
+                "stateInput": {"name": "state", "dtype": "float32", "shape": ["batch", state_size]},
+                "stateOutput": {"name": "next_state", "dtype": "float32", "shape": ["batch", state_size]},
+                "chunkMultiple": HOP,
+            },
         },
         "decoder": {
             "file": "decoder.onnx", "sha256": sha256(dec_path),
             "input": {"name": "codes", "dtype": "int64", "shape": ["batch", "codebooks", "frames"]},
             "output": {"name": "audio", "dtype": "float32", "shape": ["batch", "samples"]},
             "leftContext": dec_left, "lookahead": dec_right,
+            "streaming": {
+                "file": "decoder_stream.onnx", "sha256": sha256(dec_stream_path),
+                "input": {"name": "codes", "dtype": "int64", "shape": ["batch", "codebooks", "frames"]},
+                "output": {"name": "audio", "dtype": "float32", "shape": ["batch", "samples"]},
+                "finalOutput": {"name": "final", "dtype": "float32", "shape": ["batch", HOP]},
+                "stateInput": {"name": "state", "dtype": "float32", "shape": ["batch", dec_state_size]},
+                "stateOutput": {"name": "next_state", "dtype": "float32", "shape": ["batch", dec_state_size]},
+                "chunkMultiple": 1,
+                "delaySamples": HOP,
+            },
         },
         "license": "MIT",
         "provenance": provenance,
@@ -158,7 +212,7 @@ def main():
         open(marker, "w").write("random-init export; replaced by the trained model\n")
     elif os.path.exists(marker):
         os.remove(marker)
-    sizes = {p: os.path.getsize(p) for p in (enc_path, dec_path)}
+    sizes = {p: os.path.getsize(p) for p in (enc_path, dec_path, stream_path, dec_stream_path)}
     print(json.dumps({"encoder_context": [enc_left, enc_right], "decoder_context": [dec_left, dec_right],
                       "bytes": sizes, "total_mb": round(sum(sizes.values()) / 1e6, 2)}))
 

@@ -120,11 +120,12 @@ export function agreement(a: Int32Array, b: Int32Array): number {
 }
 
 /**
- * Offline encoding with the window plan of a stream (eager start, `chunkFrames` per window): what
- * a stream of the same audio must give bit for bit, whatever its packet sizes and batching.
+ * Offline encoding the way a stream runs it (the stateful streaming encoder in `chunkFrames` chunks
+ * when the model has one, else eager-start windows): what a stream of the same audio must give bit
+ * for bit, whatever its packet sizes and batching.
  */
 export async function encodeWithStreamPlan(model: CodecModel, pcm: Float32Array, rate: number, chunkFrames: number, codebooks?: number): Promise<TokenBlock> {
   const audio = rate === model.manifest.sampleRate ? pcm : await resampleAll(pcm, rate, model.manifest.sampleRate);
-  const enc = new StreamEncoder(model.manifest, { chunkFrames, eagerStart: true });
+  const enc = new StreamEncoder(model.manifest, { chunkFrames, eagerStart: true, stateful: true });
   return concatTokens(await model.encodeWindows([...enc.push(audio), ...enc.finish()], codebooks), codebooks ?? model.manifest.numCodebooks);
 }
