@@ -1,9 +1,11 @@
 /**
  * Speed of the default codec in onnxruntime-node: encode and decode of 10 s of
- * speech on one thread (x real time), and the batching gain of stacking windows.
+ * speech on one thread (x real time); streaming-sized runs (80 ms chunks) as context windows and
+ * with the stateful streaming graphs, at batch 1, 8 and 32 (the batcher's gain).
  *   npm run bench:codec [-- --model models/default --threads 1]
  */
-import { CodecModel, StreamEncoder } from '../codec/index.js';
+import { CodecModel, StreamDecoder, StreamEncoder, sliceTokens } from '../codec/index.js';
+import type { TokenBlock } from '../codec/types.js';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -47,15 +49,48 @@ const decS = await timeIt(() => model.decode(tokens, { chunkFrames: 1 << 20 }));
 console.log(`one-shot encode  ${(seconds / encS).toFixed(1)}x real time  (${(encS * 1000).toFixed(0)} ms)`);
 console.log(`one-shot decode  ${(seconds / decS).toFixed(1)}x real time  (${(decS * 1000).toFixed(0)} ms)`);
 
-// Streaming-sized windows (80 ms chunks), batch 1 vs stacked: what the server's batcher gains.
-const enc = new StreamEncoder(m, { chunkFrames: 6 });
+// Streaming-sized runs (80 ms chunks), batch 1 vs stacked: what the server's batcher gains, and what
+// the stateful graphs save against windows that recompute their context.
+const chunk = 6;
+const enc = new StreamEncoder(m, { chunkFrames: chunk });
 const windows = [...enc.push(pcm), ...enc.finish()].filter((w) => w.audio.length === enc.windowSamples);
+const dec = new StreamDecoder(m, { chunkFrames: chunk, numCodebooks: m.numCodebooks });
+const decWindowFrames = m.decoder.leftContext + chunk + m.decoder.lookahead;
+const decWindows = [...dec.push(tokens), ...dec.finish()].filter((w) => w.tokens.numFrames === decWindowFrames);
+const steps = Math.floor(tokens.numFrames / chunk);
+const xrt = (frames: number, s: number) => ((frames * m.hopLength) / m.sampleRate / s).toFixed(1);
 for (const batch of [1, 8, 32]) {
-  const s = await timeIt(async () => {
+  const row: string[] = [];
+  const encS = await timeIt(async () => {
     for (let i = 0; i + batch <= windows.length; i += batch) await model.encodeBatch(windows.slice(i, i + batch).map((w) => w.audio));
   }, 3);
-  const audioS = (Math.floor(windows.length / batch) * batch * 6 * m.hopLength) / m.sampleRate;
-  console.log(`streaming windows (80 ms, context included), batch ${String(batch).padStart(2)}: encode ${(audioS / s).toFixed(1)}x real time`);
+  row.push(`encode windows ${xrt(Math.floor(windows.length / batch) * batch * chunk, encS)}x`);
+  if (model.hasStreamingEncoder) {
+    // `batch` streams, each advancing chunk by chunk from its own state
+    const s = await timeIt(async () => {
+      let states: Float32Array[] = Array.from({ length: batch }, () => new Float32Array(m.encoder.streaming!.stateSize));
+      for (let t = 0; t < steps; t++) {
+        const audio = pcm.subarray(t * chunk * m.hopLength, (t + 1) * chunk * m.hopLength);
+        states = (await model.encodeStepBatch(states.map(() => audio), states)).states;
+      }
+    }, 3);
+    row.push(`stateful ${xrt(steps * chunk * batch, s)}x`);
+  }
+  const decS = await timeIt(async () => {
+    for (let i = 0; i + batch <= decWindows.length; i += batch) await model.decodeBatch(decWindows.slice(i, i + batch).map((w) => w.tokens));
+  }, 3);
+  row.push(`decode windows ${xrt(Math.floor(decWindows.length / batch) * batch * chunk, decS)}x`);
+  if (model.hasStreamingDecoder) {
+    const s = await timeIt(async () => {
+      let states: Float32Array[] = Array.from({ length: batch }, () => new Float32Array(m.decoder.streaming!.stateSize));
+      for (let t = 0; t < steps; t++) {
+        const codes: TokenBlock = sliceTokens(tokens, t * chunk, chunk);
+        states = (await model.decodeStepBatch(states.map(() => codes), states)).states;
+      }
+    }, 3);
+    row.push(`stateful ${xrt(steps * chunk * batch, s)}x`);
+  }
+  console.log(`80 ms chunks, batch ${String(batch).padStart(2)}: ${row.join(', ')} real time`);
 }
 // Windowed (streaming) tokens against one-shot tokens: equal except where float rounding, which
 // onnxruntime's kernels do differently for different input lengths, decides a near-tie.
