@@ -6,10 +6,11 @@
  *      arrival at a listener: encode + relay + fan-out), p50/p99/max over all listeners and packets,
  *      packets dropped by the slow-listener policy, and bandwidth per listener. It prints the largest N
  *      whose p99 stays under one chunk.
- *   2. client-side decoding speed (x real time), as a listener decodes (6-frame packets, eager windows):
- *      onnxruntime-node beside onnxruntime-web. The "browser" decoder is onnxruntime-web's wasm backend
- *      running in Node: the same wasm binary browsers run (one thread, as the demo page uses), but a
- *      browser's wasm engine and load may give other speeds.
+ *   2. client-side decoding speed (x real time), as a listener decodes (6-frame packets, eager):
+ *      onnxruntime-node beside onnxruntime-web, each with the windowed decoder.onnx and (when the
+ *      model has one) the stateful decoder_stream.onnx that clients load by default. The "browser"
+ *      decoder is onnxruntime-web's wasm backend running in Node: the same wasm binary browsers run
+ *      (one thread, as the demo page uses), but a browser's wasm engine and load may give other speeds.
  *
  * The server runs here; the publisher and all listeners run in one child process (one clock for
  * send and arrival times). Options: --chunk-ms 80 --trial-sec 4 --max-n 1000 --codebooks 8
@@ -26,7 +27,7 @@ import * as ortWeb from 'onnxruntime-web';
 import WebSocket from 'ws';
 import { CodecModel } from '../codec/model.js';
 import { sliceTokens } from '../codec/stream-encoder.js';
-import { LocalDecoder, TokenStreamDecoder, type OrtLike } from '../clients/ts/decoder.js';
+import { LocalDecoder, TokenStreamDecoder, type DecoderGraph, type OrtLike } from '../clients/ts/decoder.js';
 import { joinRoom, openRoomPublisher, type RoomSubscription } from '../clients/ts/room-client.js';
 import { resolveServerConfig } from '../server/config.js';
 import { startServer } from '../server/main.js';
@@ -180,42 +181,50 @@ async function fanOut(): Promise<void> {
 }
 
 async function decoderSpeed(): Promise<void> {
-  console.log(`\n2. client-side decoding of ${DECODE_SEC} s of speech, as a listener does (6-frame packets, eager windows), one thread each`);
+  console.log(`\n2. client-side decoding of ${DECODE_SEC} s of speech, as a listener does (6-frame packets, eager), one thread each`);
   const model = await CodecModel.load(MODEL_DIR, { intraOpThreads: 1 });
   const m = model.manifest;
   const tokens = await model.encode(speech(DECODE_SEC, m.sampleRate), m.sampleRate, { codebooks: CODEBOOKS });
   await model.release();
-  const graph = new Uint8Array(readFileSync(join(MODEL_DIR, m.decoder.file)));
+  const read = (file: string) => new Uint8Array(readFileSync(join(MODEL_DIR, file)));
+  const weights = read(m.decoder.file);
+  const graphs: [string, DecoderGraph][] = [['windowed decoder.onnx', { windowed: weights }]];
+  if (m.decoder.streaming) graphs.push(['stateful decoder_stream.onnx', { streaming: read(m.decoder.streaming.file), weights }]);
   ortWeb.env.wasm.numThreads = 1;
   const runtimes: [string, OrtLike, Record<string, unknown>][] = [
-    ['onnxruntime-node (native)', ortNode as unknown as OrtLike, { intraOpNumThreads: 1 }],
-    ['onnxruntime-web (wasm, the browser decoder, run in Node)', ortWeb as unknown as OrtLike, {}],
+    ['native', ortNode as unknown as OrtLike, { intraOpNumThreads: 1 }],
+    ['wasm', ortWeb as unknown as OrtLike, {}],
   ];
-  const outputs: Float32Array[] = [];
-  const speeds: number[] = [];
-  for (const [name, ort, opts] of runtimes) {
-    const decoder = await LocalDecoder.create(ort, m, graph, opts);
-    const out = new Float32Array(tokens.numFrames * m.hopLength);
-    const decodeAll = async () => {
-      const stream = new TokenStreamDecoder(decoder, { numCodebooks: CODEBOOKS });
-      for (let f = 0; f < tokens.numFrames; f += 6) {
-        for (const a of await stream.push(f, sliceTokens(tokens, f, Math.min(6, tokens.numFrames - f), CODEBOOKS))) out.set(a.pcm, a.firstSample);
-      }
-      for (const a of await stream.finish()) out.set(a.pcm, a.firstSample);
-    };
-    await decodeAll(); // warm-up: first runs allocate
-    const t0 = performance.now();
-    await decodeAll();
-    const sec = (performance.now() - t0) / 1000;
-    const xrt = DECODE_SEC / sec;
-    speeds.push(xrt);
-    outputs.push(out);
-    console.log(`   ${name.padEnd(58)} ${xrt.toFixed(1).padStart(6)}x real time (${((sec * 1000) / (tokens.numFrames / 6)).toFixed(1)} ms per 80 ms packet)`);
-    await decoder.release();
+  console.log('   runtime: native = onnxruntime-node, wasm = onnxruntime-web (the browser decoder, run in Node)');
+  const results = new Map<string, { xrt: number; out: Float32Array }>();
+  for (const [runtime, ort, opts] of runtimes) {
+    for (const [graphName, graph] of graphs) {
+      const decoder = await LocalDecoder.create(ort, m, graph, opts);
+      const out = new Float32Array(tokens.numFrames * m.hopLength);
+      const decodeAll = async () => {
+        const stream = new TokenStreamDecoder(decoder, { numCodebooks: CODEBOOKS });
+        for (let f = 0; f < tokens.numFrames; f += 6) {
+          for (const a of await stream.push(f, sliceTokens(tokens, f, Math.min(6, tokens.numFrames - f), CODEBOOKS))) out.set(a.pcm, a.firstSample);
+        }
+        for (const a of await stream.finish()) out.set(a.pcm, a.firstSample);
+      };
+      await decodeAll(); // warm-up: first runs allocate
+      const t0 = performance.now();
+      await decodeAll();
+      const sec = (performance.now() - t0) / 1000;
+      results.set(`${runtime} ${graphName}`, { xrt: DECODE_SEC / sec, out });
+      console.log(`   ${runtime.padEnd(6)} ${graphName.padEnd(28)} ${(DECODE_SEC / sec).toFixed(1).padStart(6)}x real time (${((sec * 1000) / (tokens.numFrames / 6)).toFixed(1)} ms per 80 ms packet)`);
+      await decoder.release();
+    }
   }
-  let maxDiff = 0;
-  for (let i = 0; i < outputs[0].length; i++) maxDiff = Math.max(maxDiff, Math.abs(outputs[0][i] - outputs[1][i]));
-  console.log(`   native / wasm speed ratio ${(speeds[0] / speeds[1]).toFixed(1)}; max |native - wasm| sample difference ${maxDiff.toExponential(2)}`);
+  const get = (runtime: string, graph: string) => results.get(`${runtime} ${graph}`)!;
+  const compare = (label: string, a: { xrt: number; out: Float32Array }, b: { xrt: number; out: Float32Array }) => {
+    let maxDiff = 0;
+    for (let i = 0; i < a.out.length; i++) maxDiff = Math.max(maxDiff, Math.abs(a.out[i] - b.out[i]));
+    console.log(`   ${label} speed ratio ${(a.xrt / b.xrt).toFixed(1)}; max sample difference ${maxDiff.toExponential(2)}`);
+  };
+  for (const [graph] of graphs) compare(`${graph}: native / wasm`, get('native', graph), get('wasm', graph));
+  if (graphs.length === 2) for (const [runtime] of runtimes) compare(`${runtime}: stateful / windowed`, get(runtime, graphs[1][0]), get(runtime, graphs[0][0]));
 }
 
 async function main(): Promise<void> {

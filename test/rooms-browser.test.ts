@@ -1,10 +1,12 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { BrowserContext } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { resampleAll } from '../codec/resample.js';
 import { TokenStreamDecoder, type DecodedAudio } from '../clients/ts/decoder.js';
 import { loadNodeDecoder } from '../clients/ts/decoder-node.js';
 import { launchChromium, watchErrors, type TestChromium } from './helpers/chromium.js';
-import { convertAudio, speechWav } from './helpers/fixtures.js';
+import { DEFAULT_MODEL_DIR, convertAudio, speechWav } from './helpers/fixtures.js';
 import { spectralCorrelation } from './helpers/spectral.js';
 import { startTestServer } from './helpers/stream-harness.js';
 
@@ -31,9 +33,16 @@ describe('rooms demo (headless Chromium): one speaker, one listener decoding loc
     const listener = await browser.newPage();
     const listenerErrors = watchErrors(listener);
     await listener.goto(`${server.url}/demo/rooms/listener.html?room=demo&key=${LISTEN_KEY}&model=default`);
+    // a graph of an older model version in the browser's cache: dropped when the current one is stored
+    const graphUrl = (graph: string, sha: string) => `${server.url}/v1/models/default/${graph}?sha256=${sha}`;
+    await listener.evaluate(async (url) => (await caches.open('tokstream-decoders-v1')).put(url, new Response('old graph')), graphUrl('decoder_stream.onnx', '0'.repeat(64)));
     await listener.click('#join');
     await listener.waitForFunction(() => ['joined', 'failed'].includes((window as any).__listener.state), undefined, { timeout: 60_000 });
     expect(await listener.evaluate(() => (window as any).__listener.state)).toBe('joined');
+    // the page loaded the stateful streaming decoder and the graph holding its weights, nothing else
+    const { decoder: spec } = JSON.parse(readFileSync(join(DEFAULT_MODEL_DIR, 'manifest.json'), 'utf8'));
+    const cached = await listener.evaluate(async () => (await (await caches.open('tokstream-decoders-v1')).keys()).map((r) => r.url));
+    expect(cached.sort()).toEqual([graphUrl('decoder.onnx', spec.sha256), graphUrl('decoder_stream.onnx', spec.streaming.sha256)]);
 
     const speaker = await browser.newPage();
     const speakerErrors = watchErrors(speaker);
@@ -71,8 +80,9 @@ describe('rooms demo (headless Chromium): one speaker, one listener decoding loc
     const sentSec = spoken.samplesSent / spoken.sampleRate;
     expect(Math.abs(decoded.length / rate - sentSec)).toBeLessThan((2 * hop) / rate);
 
-    // the same packets decoded in Node by onnxruntime-node, with the same shared windows
+    // the same packets decoded in Node by onnxruntime-node, with the same stateful streaming decoder
     const node = await loadNodeDecoder({ baseUrl: server.url, model: 'default', apiKey: LISTEN_KEY });
+    expect(node.stateful).toBe(true);
     const stream = new TokenStreamDecoder(node, { numCodebooks: 8 });
     const parts: DecodedAudio[] = [];
     for (const p of heard.packets) parts.push(...(await stream.push(p.firstFrame, { numCodebooks: p.numCodebooks, numFrames: p.numFrames, codes: Int32Array.from(p.codes) })));
@@ -110,7 +120,7 @@ describe('rooms demo (headless Chromium): one speaker, one listener decoding loc
     await listener.click('#leave');
     await listener.waitForFunction(() => (window as any).__listener.state === 'left', undefined, { timeout: 10_000 });
 
-    // a second visit loads the decoder graph from the browser's cache
+    // a second visit loads the decoder graphs from the browser's cache
     await listener.goto(`${server.url}/demo/rooms/listener.html?room=demo&key=${LISTEN_KEY}&model=default`);
     await listener.click('#join');
     await listener.waitForFunction(() => ['joined', 'failed'].includes((window as any).__listener.state), undefined, { timeout: 60_000 });

@@ -1,6 +1,7 @@
 /**
- * Client-side decoding in Node: the decoder graph from the server, cached in a folder by its
- * sha256, run by onnxruntime-node (imported only here, so browser bundles never see it).
+ * Client-side decoding in Node: the model's decoder graph from the server (the stateful streaming
+ * decoder when it has one), cached in a folder by its sha256, run by onnxruntime-node (imported
+ * only here, so browser bundles never see it).
  */
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
