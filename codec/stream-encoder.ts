@@ -110,7 +110,7 @@ export class StreamEncoder {
    */
   flush(): EncodeWindow[] {
     if (this.finished) return [];
-    if (this.carry) return this.drainChunks(this.samples.length - ((this.samples.length - this.consumed) % this.chunkMultiple));
+    if (this.carry) return this.chunksUpTo(this.samples.length - ((this.samples.length - this.consumed) % this.chunkMultiple));
     const out = this.drain(false);
     const w = this.plan.flushWindow(Math.floor(this.samples.length / this.hop));
     if (w) out.push(this.toWindow(w));
@@ -119,20 +119,7 @@ export class StreamEncoder {
   }
 
   private drain(final: boolean): EncodeWindow[] {
-    if (this.carry) {
-      if (!final) return this.drainChunks(this.consumed + Math.floor((this.samples.length - this.consumed) / this.windowSamples) * this.windowSamples);
-      // the tail, zero-padded to whole frames as one-shot encoding does, and to the chunk multiple
-      const chunks = this.drainChunks(this.consumed + Math.floor((this.samples.length - this.consumed) / this.windowSamples) * this.windowSamples);
-      const tail = this.samples.length - this.consumed;
-      if (tail > 0) {
-        const frames = Math.ceil(tail / this.hop);
-        const audio = this.samples.read(this.consumed, this.consumed + Math.ceil(tail / this.chunkMultiple) * this.chunkMultiple);
-        chunks.push({ audio, firstFrame: this.consumed / this.hop, keepFrom: 0, keepCount: frames, carry: this.carry });
-        this.consumed = this.samples.length;
-        this.samples.dropBefore(this.consumed);
-      }
-      return chunks;
-    }
+    if (this.carry) return this.drainChunks(final);
     const available = final ? Math.ceil(this.samples.length / this.hop) : Math.floor(this.samples.length / this.hop);
     const out: EncodeWindow[] = [];
     for (let w = this.plan.nextWindow(available, final); w; w = this.plan.nextWindow(available, final)) {
@@ -142,8 +129,25 @@ export class StreamEncoder {
     return out;
   }
 
-  /** Stateful mode: hands out [consumed, end) as chunks of at most windowSamples (end - consumed is a whole chunk multiple). */
-  private drainChunks(end: number): EncodeWindow[] {
+  /**
+   * Stateful mode: every whole chunk received; with `final`, then the tail, zero-padded to a whole
+   * chunk multiple (its kept frames: the tail padded to whole frames, as one-shot encoding does).
+   */
+  private drainChunks(final: boolean): EncodeWindow[] {
+    const whole = Math.floor((this.samples.length - this.consumed) / this.windowSamples) * this.windowSamples;
+    const out = this.chunksUpTo(this.consumed + whole);
+    const tail = this.samples.length - this.consumed;
+    if (final && tail > 0) {
+      const audio = this.samples.read(this.consumed, this.consumed + Math.ceil(tail / this.chunkMultiple) * this.chunkMultiple);
+      out.push({ audio, firstFrame: this.consumed / this.hop, keepFrom: 0, keepCount: Math.ceil(tail / this.hop), carry: this.carry });
+      this.consumed = this.samples.length;
+      this.samples.dropBefore(this.consumed);
+    }
+    return out;
+  }
+
+  /** Stateful mode: [consumed, end) as chunks of at most windowSamples (end - consumed: a whole chunk multiple). */
+  private chunksUpTo(end: number): EncodeWindow[] {
     const out: EncodeWindow[] = [];
     while (this.consumed < end) {
       const n = Math.min(this.windowSamples, end - this.consumed);
