@@ -7,21 +7,27 @@
  * 24 kHz WAV), where decoding and resampling cost CPU, and the same audio as
  * 24 kHz WAV, where they cost almost nothing: the second isolates the
  * pipeline's own overhead from the price of decoding.
- *   npm run bench:prep [-- --files 150 --workers 1,2 --provider cpu]
+ * Raw and pipeline runs are interleaved --repeat times; efficiency is the
+ * median over repeats of the ratio within one repeat, so load from others
+ * that comes and goes on a shared machine moves both sides of a ratio alike.
+ *   npm run bench:prep [-- --files 150 --workers 1,2 --repeat 3 --provider cpu]
  */
 import { execFile } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
-import { encodeWhole, openPcm } from '../prep/item.js';
+import { openPcm } from '../prep/decode-ahead.js';
+import { encodeWhole } from '../prep/item.js';
 import { runLocal, startPool } from '../prep/local.js';
-import { execOptions, parseArgs, planOptions } from '../prep/options.js';
+import { execOptions, num, parseArgs, planOptions } from '../prep/options.js';
+import { modelSettings } from '../prep/plan.js';
 
 const run = promisify(execFile);
-const argv = parseArgs(process.argv.slice(2), { files: 'value', workers: 'value', provider: 'value', 'models-dir': 'value', model: 'value', keep: 'flag' });
+const argv = parseArgs(process.argv.slice(2), { files: 'value', workers: 'value', repeat: 'value', provider: 'value', 'models-dir': 'value', model: 'value', keep: 'flag' });
 const nFiles = Number(argv.get('files') ?? 150);
 const workerCounts = String(argv.get('workers') ?? '1,2').split(',').map(Number);
+const repeats = num(argv, 'repeat', 3, { min: 1, int: true });
 const provider = String(argv.get('provider') ?? 'cpu');
 const modelsDir = resolve(String(argv.get('models-dir') ?? 'models'));
 const modelName = String(argv.get('model') ?? 'default');
@@ -102,48 +108,80 @@ console.log(`audio: ${(audioSec / 3600).toFixed(3)} h in ${signals.length} files
 
 const HEAD = ['corpus ', 'workers', 'threads', 'raw x RT', 'raw batch', 'pipeline x RT', 'efficiency', 'pipe batch', 'encoder busy', 'CPU ratio raw/pipe'];
 const rows: string[] = [];
-for (const workers of workerCounts) {
-  const exec = execOptions(parseArgs(['--workers', String(workers), '--provider', provider, '--quiet'], { workers: 'value', provider: 'value', quiet: 'flag' }));
-  const settings = { model: { ...(await import('../prep/plan.js')).modelSettings(manifest) }, codebooks: manifest.numCodebooks, vad: null, shardBytes: plan.shardBytes, chunkFrames: plan.chunkFrames, maxItemSec: plan.maxItemSec };
-  // raw: the same pool, fed every window of every (pre-decoded) file at once
-  const pool = await startPool(plan.modelDir, exec);
-  const ctx = { settings, pool, ffmpegTimeoutMs: 60_000, windowsAhead: 1 << 20 };
-  await encodeWhole(signals[0], ctx); // warm-up
-  t0 = performance.now();
-  let c0 = cpuSeconds();
-  await Promise.all(signals.map((s) => encodeWhole(s, ctx)));
-  const rawSec = (performance.now() - t0) / 1000;
-  const rawCpu = cpuSeconds() - c0;
-  const rawBatch = pool.windows / pool.runs;
-  await pool.close();
 
-  const raw = audioSec / rawSec;
-  console.log(`workers=${workers}: raw ${rawSec.toFixed(2)} s wall / ${rawCpu.toFixed(1)} s CPU`);
+interface Run {
+  sec: number;
+  cpu: number;
+  /** windows per ONNX run */
+  batch: number;
+  /** share of the wall time the encoder sessions had work */
+  busy: number;
+}
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return (s[(s.length - 1) >> 1] + s[s.length >> 1]) / 2;
+};
+const exec = (workers: number) => execOptions(parseArgs(['--workers', String(workers), '--provider', provider, '--quiet'], { workers: 'value', provider: 'value', quiet: 'flag' }));
+const settings = { model: modelSettings(manifest), codebooks: manifest.numCodebooks, vad: null, shardBytes: plan.shardBytes, chunkFrames: plan.chunkFrames, maxItemSec: plan.maxItemSec };
 
-  // pipeline: the real command, decoding from files
-  for (const [name, input] of [['mixed', corpus], ['24k-wav', modelRateCorpus]]) {
-    const out = join(work, `out-${name}-${workers}`);
-    const x = execOptions(parseArgs(['--workers', String(workers), '--provider', provider, '--quiet'], { workers: 'value', provider: 'value', quiet: 'flag' }));
-    t0 = performance.now();
-    c0 = cpuSeconds();
-    let pipePool: { busyMs: number; windows: number; runs: number } | undefined;
-    const report = await runLocal({ ...plan, input, out }, x, () => {}, (p) => (pipePool = p));
-    const pipeSec = (performance.now() - t0) / 1000;
-    const pipeCpu = cpuSeconds() - c0;
-    const failed = (report.stats as { inputs: { failed: number } }).inputs.failed;
-    if (failed) console.log(`WARNING: ${failed} inputs failed`);
-    const pipe = audioSec / pipeSec;
-    const busy = pipePool ? pipePool.busyMs / 1000 / workers / pipeSec : NaN;
-    rows.push(
-      [name, workers, exec.threads, raw.toFixed(1), rawBatch.toFixed(1), pipe.toFixed(1), (pipe / raw).toFixed(2), (pipePool!.windows / pipePool!.runs).toFixed(1), busy.toFixed(2), (rawCpu / pipeCpu).toFixed(2)]
-        .map((v, i) => String(v).padStart(HEAD[i].length))
-        .join(' | '),
-    );
-    console.log(`  ${name}: pipeline ${pipeSec.toFixed(2)} s wall / ${pipeCpu.toFixed(1)} s CPU (includes listing, planning, session start-up, decoding, writing, merge)`);
+/** The model alone: the same pool, fed every window of every (pre-decoded) file at once. */
+async function rawRun(workers: number): Promise<Run> {
+  const pool = await startPool(plan.modelDir, exec(workers));
+  try {
+    const ctx = { settings, pool, windowsAhead: 1 << 20 };
+    await encodeWhole(signals[0], ctx); // warm-up
+    const [w0, b0, r0] = [pool.windows, pool.busyMs, pool.runs];
+    const t = performance.now();
+    const c = cpuSeconds();
+    await Promise.all(signals.map((s) => encodeWhole(s, ctx)));
+    const sec = (performance.now() - t) / 1000;
+    return { sec, cpu: cpuSeconds() - c, batch: (pool.windows - w0) / (pool.runs - r0), busy: (pool.busyMs - b0) / 1000 / workers / sec };
+  } finally {
+    await pool.close();
   }
 }
 
-console.log(`\nprep throughput, model ${manifest.name} ${manifest.version}, provider ${provider}, ${cores} cores; x real time = audio-hours per hour`);
+/** The real command, decoding from files (listing, planning, session start-up, decoding, writing, merge). */
+async function pipelineRun(workers: number, input: string, out: string): Promise<Run> {
+  const t = performance.now();
+  const c = cpuSeconds();
+  let pool: { busyMs: number; windows: number; runs: number } | undefined;
+  const report = await runLocal({ ...plan, input, out }, exec(workers), () => {}, (p) => (pool = p));
+  const sec = (performance.now() - t) / 1000;
+  const cpu = cpuSeconds() - c;
+  const failed = (report.stats as { inputs: { failed: number } }).inputs.failed;
+  if (failed) console.log(`WARNING: ${failed} inputs failed`);
+  rmSync(out, { recursive: true, force: true });
+  return { sec, cpu, batch: pool!.windows / pool!.runs, busy: pool!.busyMs / 1000 / workers / sec };
+}
+
+const corpora = [['mixed', corpus], ['24k-wav', modelRateCorpus]] as const;
+for (const workers of workerCounts) {
+  const runs: Record<string, Run[]> = { raw: [], mixed: [], '24k-wav': [] };
+  // interleaved, so outside load that comes and goes hits one repeat of each rather than all repeats of one
+  for (let rep = 0; rep < repeats; rep++) {
+    runs.raw.push(await rawRun(workers));
+    for (const [name, input] of corpora) runs[name].push(await pipelineRun(workers, input, join(work, `out-${name}-${workers}-${rep}`)));
+  }
+  const walls = (k: string) => runs[k].map((r) => `${r.sec.toFixed(2)} s / ${r.cpu.toFixed(1)} s CPU`).join(', ');
+  console.log(`workers=${workers}, wall / CPU of each repeat: raw ${walls('raw')}`);
+  for (const [name] of corpora) console.log(`  ${name}: ${walls(name)}`);
+  const raw = runs.raw;
+  for (const [name] of corpora) {
+    const p = runs[name];
+    // ratios within a repeat (measured seconds apart), then the median over repeats
+    const eff = median(p.map((r, i) => raw[i].sec / r.sec));
+    const cpuRatio = median(p.map((r, i) => raw[i].cpu / r.cpu));
+    const m = (rs: Run[], f: (r: Run) => number) => median(rs.map(f)).toFixed(1);
+    rows.push(
+      [name, workers, exec(workers).threads, m(raw, (r) => audioSec / r.sec), m(raw, (r) => r.batch), m(p, (r) => audioSec / r.sec), eff.toFixed(2), m(p, (r) => r.batch), median(p.map((r) => r.busy)).toFixed(2), cpuRatio.toFixed(2)]
+        .map((v, i) => String(v).padStart(HEAD[i].length))
+        .join(' | '),
+    );
+  }
+}
+
+console.log(`\nprep throughput, model ${manifest.name} ${manifest.version}, provider ${provider}, ${cores} cores, medians of ${repeats} repeats; x real time = audio-hours per hour; load average now ${loadavg()[0].toFixed(1)}`);
 console.log(HEAD.join(' | '));
 for (const r of rows) console.log(r);
 if (!argv.has('keep')) rmSync(work, { recursive: true, force: true });

@@ -2,7 +2,7 @@ import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { CodecError, isCodecError } from './errors.js';
-import { ffmpegDecode } from './ffmpeg.js';
+import { ffmpegDecode, type AudioSource } from './ffmpeg.js';
 import { assertFinite } from './pcm.js';
 import { StreamResampler } from './resample.js';
 import { decodeWavStream, looksLikeWav } from './wav.js';
@@ -14,6 +14,14 @@ export interface AudioInputOptions {
   maxDurationSec?: number;
   signal?: AbortSignal;
   ffmpegTimeoutMs?: number;
+  /**
+   * WAV files (paths) at another rate than `sampleRate`: resampled here with
+   * libsamplerate (the default: no process per file), or handed to ffmpeg,
+   * whose soxr costs far less CPU per second of audio. 'ffmpeg' pays where a
+   * process start is amortised: long files, or many files per ffmpeg process
+   * (ffmpegDecodeGroup), as `tokstream prep` does.
+   */
+  otherRateWav?: 'libsamplerate' | 'ffmpeg';
 }
 
 export interface AudioInput {
@@ -60,6 +68,10 @@ export async function openAudio(source: { path: string } | { stream: Readable },
   if (looksLikeWav(first)) {
     try {
       const wav = await decodeWavStream(it, first);
+      if (wav.sampleRate !== opts.sampleRate && opts.otherRateWav === 'ffmpeg' && 'path' in source) {
+        stream.destroy();
+        return fromFfmpeg({ path: source.path, pcmWav: true }, opts);
+      }
       const counter = counted(wav.pcm);
       const pcm = limit(resampled(counter.pcm, wav.sampleRate, opts.sampleRate), opts);
       return { reader: 'wav', sourceRate: wav.sampleRate, sourceChannels: wav.channels, durationSec: wav.durationSec, sourceSamples: counter.count, pcm };
@@ -69,13 +81,14 @@ export async function openAudio(source: { path: string } | { stream: Readable },
     }
   }
   // ffmpeg reads the file itself where it can seek (mp4/m4a need that); otherwise the bytes are piped
-  let input: { path: string } | { stream: Readable };
   if ('path' in source) {
     stream.destroy();
-    input = source;
-  } else {
-    input = { stream: Readable.from(rejoin(first, it)) };
+    return fromFfmpeg(source, opts);
   }
+  return fromFfmpeg({ stream: Readable.from(rejoin(first, it)) }, opts);
+}
+
+function fromFfmpeg(input: AudioSource, opts: AudioInputOptions): AudioInput {
   const counter = counted(ffmpegDecode(input, { sampleRate: opts.sampleRate, signal: opts.signal, timeoutMs: opts.ffmpegTimeoutMs }));
   return { reader: 'ffmpeg', sourceSamples: counter.count, pcm: limit(checked(counter.pcm), opts) };
 }

@@ -14,7 +14,13 @@ export const AUDIO_DEMUXERS = [
   'ac3', 'eac3', 'asf', 'wv', 'ape', 'tta', 'mpc', 'voc', 'dts', 'truehd',
 ];
 
-export type AudioSource = { path: string } | { stream: Readable };
+/**
+ * A file, or piped bytes. `pcmWav`: the file is a PCM/float WAV whose header
+ * was parsed already, so ffmpeg is told the demuxer and skips probing, which
+ * otherwise costs ~7 ms of CPU per file (it gives the same samples).
+ */
+export type FileSource = { path: string; pcmWav?: boolean };
+export type AudioSource = FileSource | { stream: Readable };
 
 export interface FfmpegDecodeOptions {
   /** Output rate: ffmpeg resamples with soxr. */
@@ -25,17 +31,42 @@ export interface FfmpegDecodeOptions {
   signal?: AbortSignal;
 }
 
+/** Leading options of every decode: no console input, errors only on stderr. */
+export const FFMPEG_QUIET = ['-nostdin', '-hide_banner', '-v', 'error'];
+
+/**
+ * The child's environment. Debian's libsoxr runs an OpenMP thread pool whose
+ * threads spin in sched_yield; a mono stream has nothing to share out, so one
+ * thread gives the same samples for 12-21% less CPU per decode (measured on
+ * groups of short MP3, FLAC and WAV files).
+ */
+export function ffmpegEnv(): NodeJS.ProcessEnv {
+  return { ...process.env, OMP_NUM_THREADS: '1' };
+}
+
 /** The ffmpeg command line for a decode; exported so tests can see the restrictions. */
 export function ffmpegDecodeArgs(source: AudioSource, sampleRate: number): string[] {
+  return [...FFMPEG_QUIET, ...ffmpegInputArgs(source), ...ffmpegOutputArgs(0, sampleRate, 'pipe:1')];
+}
+
+/**
+ * One input with its restrictions. The whitelists are per-input options: a
+ * command with several inputs must repeat them before every `-i`.
+ */
+export function ffmpegInputArgs(source: AudioSource): string[] {
   const viaPipe = 'stream' in source;
   return [
-    '-nostdin', '-hide_banner', '-v', 'error',
     // the only way in is the one we opened: no file:, http:, concat:, subfile: from inside the input
     '-protocol_whitelist', viaPipe ? 'pipe' : 'file',
     '-format_whitelist', AUDIO_DEMUXERS.join(','),
+    ...(!viaPipe && source.pcmWav ? ['-f', 'wav', '-probesize', '32'] : []),
     '-i', viaPipe ? 'pipe:0' : `file:${source.path}`,
-    '-map', '0:a:0', '-vn', '-sn', '-dn', '-ac', '1', '-af', 'aresample=resampler=soxr', '-ar', String(sampleRate), '-f', 'f32le', 'pipe:1',
   ];
+}
+
+/** The first audio stream of input `input` as mono float32 at `sampleRate` (soxr), written to `target` (e.g. pipe:1). */
+export function ffmpegOutputArgs(input: number, sampleRate: number, target: string): string[] {
+  return ['-map', `${input}:a:0`, '-vn', '-sn', '-dn', '-ac', '1', '-af', 'aresample=resampler=soxr', '-ar', String(sampleRate), '-f', 'f32le', target];
 }
 
 /**
@@ -48,7 +79,7 @@ export function ffmpegDecodeArgs(source: AudioSource, sampleRate: number): strin
 export async function* ffmpegDecode(source: AudioSource, opts: FfmpegDecodeOptions): AsyncGenerator<Float32Array> {
   if ('path' in source && source.path.includes('\0')) throw new CodecError('invalid_argument', 'path contains a NUL byte');
   const viaPipe = 'stream' in source;
-  const child = spawn('ffmpeg', ffmpegDecodeArgs(source, opts.sampleRate), { stdio: [viaPipe ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
+  const child = spawn('ffmpeg', ffmpegDecodeArgs(source, opts.sampleRate), { stdio: [viaPipe ? 'pipe' : 'ignore', 'pipe', 'pipe'], env: ffmpegEnv() });
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => {
     if (stderr.length < 4000) stderr += d.toString();
@@ -98,7 +129,7 @@ export async function* ffmpegDecode(source: AudioSource, opts: FfmpegDecodeOptio
 }
 
 /** First stderr line without the per-process addresses ffmpeg prints ("[mp3 @ 0x55d...]"), so reasons are reproducible. */
-function firstLine(s: string): string {
+export function firstLine(s: string): string {
   return (s.trim().split('\n').find((l) => l.trim()) ?? '').replace(/ @ 0x[0-9a-f]+/g, '');
 }
 

@@ -21,6 +21,7 @@ plan options (they decide the output bytes; a rerun with other values needs a fr
 speed options (never change the output):
   --workers N (encoder sessions)  --threads N (per session)  --decoders N (inputs in flight)  --batch N
   --provider cpu|cuda|auto  --ffmpeg-timeout-sec 600  --quiet
+  --decode-group 64 (short files per ffmpeg process; 1: each alone)  --decode-group-mib 64 (decoded audio a group may hold)
 
 exit codes: 0 done (failed inputs are listed in stats.json), 1 error, 2 usage, 3 merge found unfinished jobs
 `;

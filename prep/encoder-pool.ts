@@ -56,19 +56,20 @@ export class EncoderPool {
   static async start(opts: EncoderPoolOptions): Promise<EncoderPool> {
     const manifest = await readManifest(opts.modelDir);
     const workers: Worker[] = [];
-    const hellos: WorkerHello[] = [];
+    let hellos: WorkerHello[];
     try {
-      for (let i = 0; i < opts.workers; i++) {
-        const data: EncoderWorkerData = { modelDir: opts.modelDir, threads: opts.threads, provider: opts.provider };
-        const w = new Worker(new URL('./encoder-worker.js', import.meta.url), { workerData: data });
-        workers.push(w);
-        hellos.push(
-          await new Promise<WorkerHello>((resolve, reject) => {
-            w.once('message', resolve);
-            w.once('error', reject);
-          }),
-        );
-      }
+      // sessions load side by side rather than one after another
+      const data: EncoderWorkerData = { modelDir: opts.modelDir, threads: opts.threads, provider: opts.provider };
+      for (let i = 0; i < opts.workers; i++) workers.push(new Worker(new URL('./encoder-worker.js', import.meta.url), { workerData: data }));
+      hellos = await Promise.all(
+        workers.map(
+          (w) =>
+            new Promise<WorkerHello>((resolve, reject) => {
+              w.once('message', resolve);
+              w.once('error', reject);
+            }),
+        ),
+      );
     } catch (e) {
       await Promise.all(workers.map((w) => w.terminate()));
       throw e;

@@ -1,9 +1,6 @@
-import { open } from 'node:fs/promises';
-import { openAudio } from '../codec/audio-input.js';
 import { CodecError, isCodecError } from '../codec/errors.js';
 import { StreamEncoder, concatTokens, type EncodeWindow } from '../codec/stream-encoder.js';
 import type { TokenBlock } from '../codec/types.js';
-import { looksLikeWav } from '../codec/wav.js';
 import type { EncoderPool } from './encoder-pool.js';
 import type { PrepFailure, PrepItem } from './inputs.js';
 import { tokensToNpy } from './npy.js';
@@ -60,12 +57,16 @@ export interface ItemOutcome {
   totals: Totals;
 }
 
-export interface ItemContext {
+export interface EncodeContext {
   settings: PrepSettings;
   pool: EncoderPool;
-  ffmpegTimeoutMs: number;
   /** windows of one signal in flight at once (bounds memory on long files) */
   windowsAhead?: number;
+}
+
+export interface ItemContext extends EncodeContext {
+  /** the item's mono PCM at the model rate (DecodeAhead.open) */
+  openPcm: () => Promise<AsyncIterable<Float32Array>>;
 }
 
 /** Final windows of causal models are zero-padded up to a multiple of this many frames so short items batch together. */
@@ -99,7 +100,7 @@ async function encodeItem(item: PrepItem, ctx: ItemContext, totals: Totals): Pro
   const first = item.start === undefined ? 0 : Math.round(item.start * rate);
   const last = item.end === undefined ? Infinity : Math.round(item.end * rate);
   const maxSamples = settings.maxItemSec * rate;
-  const pcm = await openPcm(item.path, rate, ctx.ffmpegTimeoutMs);
+  const pcm = await ctx.openPcm();
   const vad = settings.vad ? new VadSegmenter(rate, settings.model.hopLength, settings.vad) : null;
   const whole = vad ? null : new TokenStream(ctx);
   const segments: Promise<EntryOut>[] = [];
@@ -144,18 +145,13 @@ async function encodeItem(item: PrepItem, ctx: ItemContext, totals: Totals): Pro
   return [entry(item, ctx, tokens, first, totals.samplesIn, null)];
 }
 
-/** Decoded mono PCM at the model rate (WAV in-process, everything else through ffmpeg). */
-export async function openPcm(path: string, rate: number, timeoutMs: number): Promise<AsyncIterable<Float32Array>> {
-  return (await openAudio({ path }, { sampleRate: rate, ffmpegTimeoutMs: timeoutMs })).pcm;
-}
-
 /** Streams one signal through the pool, keeping a bounded number of windows in flight. */
 class TokenStream {
   private readonly enc: StreamEncoder;
   private readonly pending: Promise<TokenBlock>[] = [];
   private readonly done: TokenBlock[] = [];
 
-  constructor(private readonly ctx: ItemContext) {
+  constructor(private readonly ctx: EncodeContext) {
     this.enc = new StreamEncoder(ctx.pool.manifest, { chunkFrames: ctx.settings.chunkFrames });
   }
 
@@ -189,13 +185,13 @@ class TokenStream {
 }
 
 /** Encodes one in-memory signal exactly as the pipeline does (same windows, padding and batching). */
-export async function encodeWhole(pcm: Float32Array, ctx: ItemContext): Promise<TokenBlock> {
+export async function encodeWhole(pcm: Float32Array, ctx: EncodeContext): Promise<TokenBlock> {
   const s = new TokenStream(ctx);
   await s.push(pcm);
   return s.finish();
 }
 
-function entry(item: PrepItem, ctx: ItemContext, tokens: TokenBlock, startSample: number, samples: number, segment: number | null): EntryOut {
+function entry(item: PrepItem, ctx: EncodeContext, tokens: TokenBlock, startSample: number, samples: number, segment: number | null): EntryOut {
   const { settings } = ctx;
   const rate = settings.model.sampleRate;
   const key = segment === null ? item.key : `${item.key}-${String(segment).padStart(4, '0')}`;

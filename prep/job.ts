@@ -1,5 +1,6 @@
 import { mkdir, open, readFile, readdir, rename, rm, stat, truncate, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
+import { DecodeAhead, type DecodeGroupLimits } from './decode-ahead.js';
 import type { EncoderPool } from './encoder-pool.js';
 import { fsyncDir, writeFileAtomic } from './fsutil.js';
 import type { PrepFailure, PrepItem } from './inputs.js';
@@ -30,6 +31,7 @@ export interface JobContext {
   /** items started ahead of the one being written, per job */
   itemsAhead: number;
   ffmpegTimeoutMs: number;
+  decodeGroup?: DecodeGroupLimits;
   /** journal fsync cadence: a kill loses at most this much finished work */
   checkpointMs?: number;
   onItem?: (item: PrepItem, outcome: ItemOutcome) => void;
@@ -69,10 +71,12 @@ export async function runJob(ctx: JobContext, j: number): Promise<JobResult> {
   const firstItem = writer.itemsDone.length;
   if (firstItem > 0) ctx.log?.(`${jobName(j)}: resuming after ${firstItem} of ${items.length} items`);
   let skip = writer.partialItemEntries;
+  const todo = items.slice(firstItem);
+  const decoder = new DecodeAhead(todo, { sampleRate: ctx.header.settings.model.sampleRate, ffmpegTimeoutMs: ctx.ffmpegTimeoutMs, group: ctx.decodeGroup });
   await forEachOrdered(
-    items.slice(firstItem),
+    todo,
     ctx.itemsAhead,
-    (item) => ctx.itemSlots.use(() => processItem(item, { settings: ctx.header.settings, pool: ctx.pool, ffmpegTimeoutMs: ctx.ffmpegTimeoutMs })),
+    (item, i) => ctx.itemSlots.use(() => processItem(item, { settings: ctx.header.settings, pool: ctx.pool, openPcm: () => decoder.open(i) })),
     async (outcome, item, i) => {
       // entries of a half-written item are already in the shard: write only the rest
       if (skip > outcome.entries.length) {

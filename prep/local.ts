@@ -42,13 +42,16 @@ export async function runJobs(ctx: Omit<JobContext, 'onItem'>, jobs: number[], c
 export async function runLocal(p: PlanOptions, x: ExecOptions, log: (m: string) => void, observe?: (pool: EncoderPool) => void): Promise<MergeReport> {
   await mkdir(p.out, { recursive: true });
   await takeLock(p.out);
+  // the sessions load while the input is listed; a run with nothing left to do closes them unused
+  const starting = startPool(p.modelDir, x);
+  starting.catch(() => {}); // its error is thrown where it is awaited, unless planning failed first
   try {
     const { header, status } = await preparePlan(p);
     const todo: number[] = [];
     for (let j = 0; j < header.jobs.length; j++) if (!(await readJobResult(p.out, j))) todo.push(j);
     log(`plan ${header.planId} ${status}: ${header.jobs.length} jobs, ${todo.length} to run, ${header.listingFailures.length} inputs refused at listing`);
     if (todo.length) {
-      const pool = await startPool(p.modelDir, x);
+      const pool = await starting;
       observe?.(pool);
       if (pool.fallbackReason) log(`WARNING: ${pool.fallbackReason}`);
       const progress = new PrepProgress(
@@ -64,6 +67,7 @@ export async function runLocal(p: PlanOptions, x: ExecOptions, log: (m: string) 
         itemSlots: new Semaphore(x.decoders),
         itemsAhead: x.decoders,
         ffmpegTimeoutMs: x.ffmpegTimeoutMs,
+        decodeGroup: x.decodeGroup,
         log,
       };
       try {
@@ -78,6 +82,7 @@ export async function runLocal(p: PlanOptions, x: ExecOptions, log: (m: string) 
     }
     return await mergeRun(p.out);
   } finally {
+    await starting.then((pool) => pool.close(), () => {});
     await rm(join(p.out, '.lock'), { force: true });
   }
 }

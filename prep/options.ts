@@ -1,6 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import type { ProviderChoice } from '../codec/runtime.js';
+import { DEFAULT_DECODE_GROUP, type DecodeGroupLimits } from './decode-ahead.js';
 import type { JobSizing } from './plan.js';
 import { DEFAULT_VAD, type VadOptions } from './vad.js';
 
@@ -86,6 +87,8 @@ export const EXEC_OPTIONS = {
   batch: 'value',
   provider: 'value',
   'ffmpeg-timeout-sec': 'value',
+  'decode-group': 'value',
+  'decode-group-mib': 'value',
   quiet: 'flag',
 } as const;
 
@@ -137,6 +140,8 @@ export interface ExecOptions {
   batch: number;
   provider: ProviderChoice;
   ffmpegTimeoutMs: number;
+  /** short files decoded per ffmpeg process (1: each alone), and the decoded bytes one such group may hold */
+  decodeGroup: DecodeGroupLimits;
   quiet: boolean;
 }
 
@@ -145,13 +150,19 @@ export function execOptions(raw: Raw): ExecOptions {
   const provider = str(raw, 'provider', 'cpu');
   if (provider !== 'cpu' && provider !== 'cuda' && provider !== 'auto') throw new UsageError('--provider must be cpu, cuda or auto');
   const workers = num(raw, 'workers', provider === 'cpu' ? Math.max(1, Math.floor(cores / 4)) : 1, { min: 1, max: 256, int: true });
+  const batch = num(raw, 'batch', provider === 'cpu' ? 8 : 32, { min: 1, max: 4096, int: true });
   return {
     workers,
     threads: num(raw, 'threads', Math.max(1, Math.floor(cores / workers)), { min: 1, max: 1024, int: true }),
-    decoders: num(raw, 'decoders', 4 * cores, { min: 1, max: 1024, int: true }),
-    batch: num(raw, 'batch', provider === 'cpu' ? 8 : 32, { min: 1, max: 4096, int: true }),
+    // enough inputs in flight to fill every session's queued batches with windows of equal length
+    decoders: num(raw, 'decoders', Math.max(4 * cores, 2 * workers * batch), { min: 1, max: 1024, int: true }),
+    batch,
     provider,
     ffmpegTimeoutMs: num(raw, 'ffmpeg-timeout-sec', 600, { min: 1 }) * 1000,
+    decodeGroup: {
+      files: num(raw, 'decode-group', DEFAULT_DECODE_GROUP.files, { min: 1, max: 1000, int: true }),
+      outputBytes: num(raw, 'decode-group-mib', DEFAULT_DECODE_GROUP.outputBytes / 1024 ** 2, { min: 1, max: 65536 }) * 1024 ** 2,
+    },
     quiet: raw.has('quiet'),
   };
 }

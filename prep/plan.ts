@@ -39,6 +39,13 @@ export interface JobSizing {
   jobBytes: number;
 }
 
+/**
+ * How prep turns files into model-rate PCM. Part of the plan id, so a run whose decoding changed
+ * (here: WAV at other rates resampled by ffmpeg's soxr, not libsamplerate) never resumes into an
+ * output written by an earlier version: tokens could differ at near-ties.
+ */
+const AUDIO_DECODING = 'wav-native+ffmpeg-soxr/2';
+
 export function modelSettings(m: ModelManifest): PrepSettings['model'] {
   return {
     name: m.name,
@@ -73,7 +80,7 @@ export function makePlan(input: string, listing: Listing, settings: PrepSettings
   }
   if (cur.length) jobItems.push(cur);
   const jobs = jobItems.map((items) => ({ items: items.length, bytes: items.reduce((s, i) => s + i.bytes, 0) }));
-  const h = createHash('sha256').update(JSON.stringify({ input, settings, failures: listing.failures }));
+  const h = createHash('sha256').update(JSON.stringify({ input, settings, decoding: AUDIO_DECODING, failures: listing.failures }));
   for (const items of jobItems) h.update(jobFileText(items));
   const header: PlanHeader = { format: 'tokstream-prep-plan/1', planId: h.digest('hex').slice(0, 16), input, settings, jobs, listingFailures: listing.failures };
   return { header, jobItems };

@@ -114,7 +114,7 @@ export async function runWorker(o: WorkerOptions, log: (m: string) => void): Pro
     try {
       log(`${jobName(j)} started (attempt ${job.attemptsMade + 1})`);
       const r = await runJob(
-        { out, workDir: join(out, '.work', workerId), header, pool: p, itemSlots, itemsAhead: o.exec.decoders, ffmpegTimeoutMs: o.exec.ffmpegTimeoutMs, log },
+        { out, workDir: join(out, '.work', workerId), header, pool: p, itemSlots, itemsAhead: o.exec.decoders, ffmpegTimeoutMs: o.exec.ffmpegTimeoutMs, decodeGroup: o.exec.decodeGroup, log },
         j,
       );
       log(`${jobName(j)} done: ${r.index.length} entries, ${r.failures.length} failed inputs`);

@@ -3,7 +3,8 @@ import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, wr
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CodecModel, openAudio } from '../codec/index.js';
+import { CodecModel } from '../codec/index.js';
+import { openPcm } from '../prep/decode-ahead.js';
 import { npyToTokens } from '../prep/npy.js';
 import { VadSegmenter } from '../prep/vad.js';
 import { MODELS, ensureBuilt, makeCorpus, readIndex, runCli } from './prep-helpers.js';
@@ -84,8 +85,9 @@ describe('tokstream prep run on a folder', () => {
     const index = readIndex(out);
     for (const e of index.filter((_, i) => i % 4 !== 3)) {
       const path = join(corpus, e.id);
-      // the same decoding as prep (WAV in-process, the rest by ffmpeg), then one-shot encoding
-      const pcmIter = (await openAudio({ path }, { sampleRate: 24000 })).pcm;
+      // the same decoding as prep, one file alone (24 kHz WAV in-process, the rest by ffmpeg; prep decodes
+      // short files several per ffmpeg, which gives the same samples: test/prep-decode.test.ts), then one-shot encoding
+      const pcmIter = await openPcm(path, 24000, 60_000);
       const parts: Float32Array[] = [];
       for await (const p of pcmIter) parts.push(p);
       const pcm = new Float32Array(parts.reduce((s, p) => s + p.length, 0));

@@ -41,8 +41,9 @@ describe('tokstream prep run: determinism and kill -9 resume', () => {
 
   it('gives byte-identical output for identical input and settings, whatever the speed options', async () => {
     const b = join(work, 'b');
-    // speed options differ: other batch sizes, sessions and inputs in flight must not change a byte
-    const [ra, rb] = [await runCli(args(a)), await runCli([...args(b), '--workers', '2', '--batch', '3', '--decoders', '5'])];
+    // speed options differ: other batch sizes, sessions, inputs in flight, and every file decoded alone
+    // rather than several per ffmpeg, must not change a byte
+    const [ra, rb] = [await runCli(args(a)), await runCli([...args(b), '--workers', '2', '--batch', '3', '--decoders', '5', '--decode-group', '1'])];
     expect(ra.code, ra.stderr).toBe(0);
     expect(rb.code, rb.stderr).toBe(0);
     const ha = treeHashes(a);
