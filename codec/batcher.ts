@@ -125,7 +125,7 @@ interface Job {
   keptSamples: number;
   run: (out: TokenBlock | Float32Array) => unknown;
   input: Float32Array | TokenBlock;
-  /** stateful encoder chunk: the stream's state */
+  /** stateful chunk (encode or decode): the stream's state */
   carry?: StreamCarry;
   resolve: (v: never) => void;
   reject: (e: Error) => void;
