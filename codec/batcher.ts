@@ -114,6 +114,8 @@ export interface BatcherStats {
    * last `shareWindowMs` and the age of the oldest realtime window still queued (0 when idle).
    */
   realtimeWaitMs: number;
+  /** Stateful streams with chunks queued or running (their carries are referenced until then). */
+  carries: number;
 }
 
 interface Job {
@@ -330,6 +332,7 @@ export class ModelBatcher {
       inFlight: this.running.size,
       streams: ids.size,
       realtimeWaitMs: Math.max(mean, oldest ? t - oldest.enqueuedAt : 0),
+      carries: this.lastChunk.size,
     };
   }
 

@@ -147,11 +147,12 @@ describe('lifecycle', () => {
     for (let o = 0; o < pcm.length; o += 1600) p.ws.send(encodeAudioIn(pcm.subarray(o, o + 1600), 'f32le'));
     for (let i = 0; i < 500 && batcher.stats().queuedRealtime === 0; i++) await sleep(1);
     expect(batcher.stats().queuedRealtime).toBeGreaterThan(0);
+    expect(batcher.stats().carries).toBe(1); // the stream's stateful encoder chunks
     p.ws.terminate();
     for (let i = 0; i < 100 && streams.connections.size > 0; i++) await sleep(20);
     expect(streams.connections.size).toBe(0);
     for (let i = 0; i < 100 && batcher.stats().inFlight > 0; i++) await sleep(10);
-    expect(batcher.stats()).toMatchObject({ queuedRealtime: 0, queuedBulk: 0, inFlight: 0, streams: 0 });
+    expect(batcher.stats()).toMatchObject({ queuedRealtime: 0, queuedBulk: 0, inFlight: 0, streams: 0, carries: 0 });
     const active = await metrics.activeStreams.get();
     expect(active.values.reduce((s, v) => s + v.value, 0)).toBe(0);
     expect(timers()).toBeLessThanOrEqual(baseline);
