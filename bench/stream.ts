@@ -9,7 +9,9 @@
  *      (no error, every frame delivered) with p99 packet latency <= chunk + 100 ms
  *      (latency of a packet: from the moment its first audio sample was sent to its arrival);
  *   3. N / offline xRT (streaming efficiency), memory per stream (server RSS), and the batching gain:
- *      the same search against a server whose batcher runs one window per ONNX run.
+ *      the same search against a server whose batcher runs one window per ONNX run;
+ *   4. the same search for decode streams (token packets of one chunk every chunk duration, PCM back;
+ *      latency of PCM from the send of the packet that completed it), against offline decode.
  *
  * The server runs in a child process (its RSS is its own); clients run here. Options:
  *   --chunk-ms 80 --trial-sec 6 --max-n 256 --threads 0 --provider cpu --codebooks 8 --model-dir models/default --batch-wait-ms 4
@@ -23,9 +25,11 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
+import { readManifest } from '../codec/manifest.js';
 import { CodecModel } from '../codec/model.js';
-import { StreamEncoder, concatTokens } from '../codec/stream-encoder.js';
-import { encodeAudioIn } from '../clients/ts/protocol.js';
+import { StreamEncoder, concatTokens, sliceTokens } from '../codec/stream-encoder.js';
+import type { TokenBlock } from '../codec/types.js';
+import { encodeAudioIn, encodeTokenPacket } from '../clients/ts/protocol.js';
 import { resolveServerConfig } from '../server/config.js';
 import { startServer } from '../server/main.js';
 
@@ -113,7 +117,18 @@ function speech(): Float32Array {
   return out;
 }
 
-async function offlineThroughput(audio: Float32Array): Promise<{ longXrt: number; sameShapeXrt: number; chunkFrames: number; windowFrames: number }> {
+interface Offline {
+  longXrt: number;
+  sameShapeXrt: number;
+  /** offline decode, 10 s windows */
+  decodeXrt: number;
+  chunkFrames: number;
+  windowFrames: number;
+  /** the benchmark audio's tokens (what decode clients send) */
+  tokens: TokenBlock;
+}
+
+async function offlineThroughput(audio: Float32Array): Promise<Offline> {
   const model = await CodecModel.load(MODEL_DIR, { provider: PROVIDER, intraOpThreads: THREADS });
   const sec = audio.length / model.manifest.sampleRate;
   await model.encode(audio.subarray(0, 24000), 24000); // warm-up
@@ -121,6 +136,10 @@ async function offlineThroughput(audio: Float32Array): Promise<{ longXrt: number
   const reps = 3;
   for (let i = 0; i < reps; i++) await model.encode(audio, 24000, { batch: 4 });
   const longXrt = (reps * sec) / ((performance.now() - t) / 1000);
+  const tokens = await model.encode(audio, 24000, { batch: 4, codebooks: CODEBOOKS });
+  t = performance.now();
+  for (let i = 0; i < reps; i++) await model.decode(tokens, { batch: 4 });
+  const decodeXrt = (reps * sec) / ((performance.now() - t) / 1000);
   const hop = model.manifest.hopLength;
   const chunkFrames = Math.max(1, Math.round((CHUNK_MS / 1000) * (model.manifest.sampleRate / hop)));
   const batch = 16;
@@ -151,7 +170,7 @@ async function offlineThroughput(audio: Float32Array): Promise<{ longXrt: number
   }
   const sameShapeXrt = (kept * hop) / model.manifest.sampleRate / ((performance.now() - t) / 1000);
   await model.release();
-  return { longXrt, sameShapeXrt, chunkFrames, windowFrames };
+  return { longXrt, sameShapeXrt, decodeXrt, chunkFrames, windowFrames, tokens };
 }
 
 /** Token agreement between what a stream runs and default offline encoding (protocol.md §8). */
@@ -188,25 +207,83 @@ interface TrialResult {
   p50: number;
   p99: number;
   errors: string[];
-  missingFrames: number;
+  /** units (encode: frames; decode: samples) never delivered */
+  missing: number;
   rssMid: number;
   /** Share of the trial's wall time the model spent running. */
   busy: number;
 }
 
-/** N clients streaming in real time for TRIAL_SEC; every packet's latency from its first sample's send time. */
-async function trial(child: Child, n: number, audio: Float32Array, hop: number): Promise<TrialResult> {
+/**
+ * What a client of one direction sends and how its answers are scored. Units: samples (encode) or
+ * frames (decode); `perSend` units leave every `everyMs`.
+ */
+interface Direction {
+  name: 'encode' | 'decode';
+  start: Record<string, unknown>;
+  perSend: number;
+  everyMs: number;
+  /** units each client sends in a trial */
+  total: number;
+  /** the wire frame for units [from, from + perSend) of client i's input */
+  frame(i: number, from: number): Uint8Array;
+  /** for an answer frame: the index of the send whose input completed it, and the progress it shows */
+  answer(data: Buffer): { sendIndex: number; progress: number };
+  /** progress when every answer has arrived */
+  expected: number;
+}
+
+function encodeDirection(audio: Float32Array, hop: number): Direction {
+  const perSend = (24000 * SEND_MS) / 1000;
+  const total = Math.floor((TRIAL_SEC * 24000) / perSend) * perSend;
+  return {
+    name: 'encode',
+    start: { type: 'start', direction: 'encode', sampleRate: 24000, format: 's16le', chunkMs: CHUNK_MS, codebooks: CODEBOOKS },
+    perSend,
+    everyMs: SEND_MS,
+    total,
+    frame: (i, from) => {
+      const offset = (i * 7919 * perSend) % (audio.length - total);
+      return encodeAudioIn(audio.subarray(offset + from, offset + from + perSend), 's16le');
+    },
+    // a token packet's latency runs from the send of its first frame's first sample
+    answer: (data) => ({ sendIndex: Math.floor((data.readUInt32LE(8) * hop) / perSend), progress: data.readUInt32LE(8) + data.readUInt32LE(12) }),
+    expected: Math.ceil(total / hop),
+  };
+}
+
+function decodeDirection(tokens: TokenBlock, hop: number, chunkFrames: number, lookahead: number): Direction {
+  const total = Math.floor((TRIAL_SEC * 1000) / CHUNK_MS) * chunkFrames;
+  return {
+    name: 'decode',
+    start: { type: 'start', direction: 'decode', sampleRate: 24000, format: 's16le', chunkMs: CHUNK_MS, codebooks: CODEBOOKS },
+    perSend: chunkFrames,
+    everyMs: CHUNK_MS,
+    total,
+    frame: (i, from) => {
+      const offset = (i * 7919 * chunkFrames) % (tokens.numFrames - total);
+      return encodeTokenPacket(sliceTokens(tokens, offset + from, chunkFrames, CODEBOOKS), from / chunkFrames, from, 2);
+    },
+    // audio up to sample b needs frame ceil(b / hop) - 1 and its lookahead: latency from that packet's send
+    answer: (data) => {
+      const end = data.readUInt32LE(8) + data.readUInt32LE(12);
+      return { sendIndex: Math.floor((Math.ceil(end / hop) - 1 + lookahead) / chunkFrames), progress: end };
+    },
+    expected: total * hop,
+  };
+}
+
+/** N clients streaming in real time for TRIAL_SEC; every answer's latency from the send that completed its input. */
+async function trial(child: Child, n: number, dir: Direction): Promise<TrialResult> {
   const latencies: number[] = [];
   const errors: string[] = [];
-  let missingFrames = 0;
-  const perSend = (24000 * SEND_MS) / 1000;
-  const total = Math.floor(TRIAL_SEC * 24000 / perSend) * perSend;
-  const clients = await Promise.all(Array.from({ length: n }, async (_, i) => {
+  let missing = 0;
+  const clients = await Promise.all(Array.from({ length: n }, async () => {
     const ws = new WebSocket(child.url);
     ws.binaryType = 'nodebuffer';
     await new Promise((r, j) => (ws.once('open', r), ws.once('error', j)));
-    ws.send(JSON.stringify({ type: 'start', direction: 'encode', sampleRate: 24000, format: 's16le', chunkMs: CHUNK_MS, codebooks: CODEBOOKS }));
-    const c = { ws, sent: 0, sendTimes: [] as number[], frames: 0, offset: (i * 7919 * perSend) % (audio.length - total), done: undefined as unknown as Promise<void> };
+    ws.send(JSON.stringify(dir.start));
+    const c = { ws, sent: 0, sendTimes: [] as number[], progress: 0, done: undefined as unknown as Promise<void> };
     c.done = new Promise<void>((res) => {
       ws.on('message', (data: Buffer, isBinary) => {
         if (!isBinary) {
@@ -215,34 +292,33 @@ async function trial(child: Child, n: number, audio: Float32Array, hop: number):
           if (m.type === 'closed') res();
           return;
         }
-        const first = data.readUInt32LE(8);
-        const count = data.readUInt32LE(12);
-        const sentAt = c.sendTimes[Math.floor((first * hop) / perSend)];
-        if (sentAt !== undefined) latencies.push(performance.now() - sentAt);
-        c.frames = first + count;
+        const { sendIndex, progress } = dir.answer(data);
+        const sentAt = c.sendTimes[sendIndex];
+        if (sentAt !== undefined) latencies.push(performance.now() - sentAt); // the stream's end waits for `close`: not timed
+        c.progress = progress;
       });
       ws.on('close', () => res());
     });
     await new Promise<void>((r) => ws.once('message', () => r())); // ready
     return c;
   }));
-  // one ticker paces everyone; each stream starts at a random phase within a chunk
+  // one ticker paces everyone; each stream starts at a random phase within a send period
   const busy0 = await child.busy();
   const t0 = performance.now();
-  const phase = clients.map(() => Math.random() * CHUNK_MS);
+  const phase = clients.map(() => Math.random() * dir.everyMs);
   let rssMid = 0;
   await new Promise<void>((res) => {
     const tick = setInterval(() => {
       const now = performance.now();
       let running = false;
       clients.forEach((c, i) => {
-        const due = Math.min(total, Math.floor((now - t0 - phase[i]) / SEND_MS + 1) * perSend);
+        const due = Math.min(dir.total, Math.floor((now - t0 - phase[i]) / dir.everyMs + 1) * dir.perSend);
         while (c.sent < due && c.ws.readyState === WebSocket.OPEN) {
           c.sendTimes.push(performance.now());
-          c.ws.send(encodeAudioIn(audio.subarray(c.offset + c.sent, c.offset + c.sent + perSend), 's16le'));
-          c.sent += perSend;
+          c.ws.send(dir.frame(i, c.sent));
+          c.sent += dir.perSend;
         }
-        if (c.sent < total && c.ws.readyState === WebSocket.OPEN) running = true;
+        if (c.sent < dir.total && c.ws.readyState === WebSocket.OPEN) running = true;
       });
       if (!running) {
         clearInterval(tick);
@@ -255,22 +331,22 @@ async function trial(child: Child, n: number, audio: Float32Array, hop: number):
   for (const c of clients) if (c.ws.readyState === WebSocket.OPEN) c.ws.send(JSON.stringify({ type: 'close' }));
   await Promise.race([Promise.all(clients.map((c) => c.done)), new Promise((r) => setTimeout(r, 10_000))]);
   for (const c of clients) {
-    missingFrames += Math.max(0, Math.ceil(total / hop) - c.frames);
+    missing += Math.max(0, dir.expected - c.progress);
     c.ws.terminate();
   }
   latencies.sort((a, b) => a - b);
   const q = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? Infinity;
   const p99 = q(0.99);
-  return { n, ok: errors.length === 0 && missingFrames === 0 && p99 <= CHUNK_MS + 100, p50: q(0.5), p99, errors, missingFrames, rssMid, busy };
+  return { n, ok: errors.length === 0 && missing === 0 && p99 <= CHUNK_MS + 100, p50: q(0.5), p99, errors, missing, rssMid, busy };
 }
 
 /** Doubling then bisection for the largest N that passes; a bounded number of trials. */
-async function largestN(child: Child, audio: Float32Array, hop: number, label: string): Promise<{ best: TrialResult | undefined; trials: TrialResult[] }> {
+async function largestN(child: Child, dir: Direction, label: string): Promise<{ best: TrialResult | undefined; trials: TrialResult[] }> {
   const trials: TrialResult[] = [];
   const run = async (n: number) => {
-    const r = await trial(child, n, audio, hop);
+    const r = await trial(child, n, dir);
     trials.push(r);
-    console.log(`  [${label}] N=${String(n).padStart(3)}  ${r.ok ? 'keeps real time' : 'FAILS          '}  p50 ${r.p50.toFixed(0)} ms  p99 ${r.p99.toFixed(0)} ms  model busy ${(100 * r.busy).toFixed(0)}%${r.errors.length ? `  errors: ${[...new Set(r.errors)].join(',')}` : ''}${r.missingFrames ? `  missing frames: ${r.missingFrames}` : ''}`);
+    console.log(`  [${label}] N=${String(n).padStart(3)}  ${r.ok ? 'keeps real time' : 'FAILS          '}  p50 ${r.p50.toFixed(0)} ms  p99 ${r.p99.toFixed(0)} ms  model busy ${(100 * r.busy).toFixed(0)}%${r.errors.length ? `  errors: ${[...new Set(r.errors)].join(',')}` : ''}${r.missing ? `  missing: ${r.missing} ${dir.name === 'encode' ? 'frames' : 'samples'}` : ''}`);
     await new Promise((r2) => setTimeout(r2, 500)); // let the server drain
     return r;
   };
@@ -306,23 +382,28 @@ async function main(): Promise<void> {
 
   for (const line of await agreement()) console.log(`token agreement, streamed vs default offline encode: ${line}`);
   const before = await offlineThroughput(audio);
-  console.log(`offline batched throughput: ${before.longXrt.toFixed(1)}x real time (10 s windows), ${before.sameShapeXrt.toFixed(1)}x with streaming-shaped runs (${before.windowFrames} frames computed per ${before.chunkFrames} kept)`);
+  console.log(`offline batched throughput: ${before.longXrt.toFixed(1)}x real time (10 s windows), ${before.sameShapeXrt.toFixed(1)}x with streaming-shaped runs (${before.windowFrames} frames computed per ${before.chunkFrames} kept); decode ${before.decodeXrt.toFixed(1)}x (10 s windows)`);
 
+  const { hopLength: hop, decoder } = await readManifest(MODEL_DIR);
+  const encode = encodeDirection(audio, hop);
+  const decode = decodeDirection(before.tokens, hop, before.chunkFrames, decoder.lookahead);
   const batched = await startChild(16, modelsDir);
-  const hop = 320;
   const idleRss = await batched.rss();
-  console.log(`server (dynamic batcher, max batch 16) on ${batched.provider}:`);
-  const b = await largestN(batched, audio, hop, 'batcher');
+  console.log(`server (dynamic batcher, max batch 16) on ${batched.provider}, encode streams:`);
+  const b = await largestN(batched, encode, 'batcher');
+  console.log('same server, decode streams (tokens in, PCM out):');
+  const d = await largestN(batched, decode, 'decode');
   await batched.stop();
 
   const single = await startChild(1, modelsDir);
-  console.log('server (batch size 1):');
-  const s = await largestN(single, audio, hop, 'batch=1');
+  console.log('server (batch size 1), encode streams:');
+  const s = await largestN(single, encode, 'batch=1');
   await single.stop();
 
   const after = await offlineThroughput(audio);
-  console.log(`offline batched throughput again: ${after.longXrt.toFixed(1)}x / ${after.sameShapeXrt.toFixed(1)}x real time`);
-  const off = { longXrt: (before.longXrt + after.longXrt) / 2, sameShapeXrt: (before.sameShapeXrt + after.sameShapeXrt) / 2 };
+  console.log(`offline batched throughput again: ${after.longXrt.toFixed(1)}x / ${after.sameShapeXrt.toFixed(1)}x real time; decode ${after.decodeXrt.toFixed(1)}x`);
+  const off = { longXrt: (before.longXrt + after.longXrt) / 2, sameShapeXrt: (before.sameShapeXrt + after.sameShapeXrt) / 2, decodeXrt: (before.decodeXrt + after.decodeXrt) / 2 };
+  const nd = d.best?.n ?? 0;
   const spread = (a: number, b: number) => `${Math.min(a, b).toFixed(1)}-${Math.max(a, b).toFixed(1)}`;
   const n = b.best?.n ?? 0;
   const n1 = s.best?.n ?? 0;
@@ -337,6 +418,9 @@ async function main(): Promise<void> {
     ['memory per stream (server RSS)', Number.isFinite(memPerStream) ? `${(memPerStream / 1024).toFixed(0)} KiB` : 'n/a'],
     ['batch-size-1 scheduler: largest N', `${n1} streams`],
     ['batching gain (N batcher / N batch=1)', n1 > 0 ? `${(n / n1).toFixed(2)}x` : 'n/a (batch=1 kept no stream)'],
+    ['offline decode throughput (10 s windows)', `${off.decodeXrt.toFixed(1)}x real time (before/after: ${spread(before.decodeXrt, after.decodeXrt)})`],
+    [`decode streams: largest N keeping real time, p99 <= ${CHUNK_MS + 100} ms`, `${nd} streams (p99 ${d.best?.p99.toFixed(0) ?? '-'} ms)`],
+    ['decode streaming efficiency N / offline decode xRT', (nd / off.decodeXrt).toFixed(2)],
     ['benchmark wall time', `${((performance.now() - started) / 1000).toFixed(0)} s`],
   ];
   console.log('\nresults');
