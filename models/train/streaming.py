@@ -83,6 +83,9 @@ class StreamingDecoder(nn.Module):
         self.decoder: Decoder = codec.decoder
         head = self.decoder.head
         self.hop, self.tail = head.hop, head.n_fft - head.hop  # overlap-add spill into later blocks
+        if head.n_fft % head.hop:
+            raise ValueError("the streaming iSTFT needs n_fft to be a whole number of hops")
+        self.span = head.n_fft // head.hop  # output blocks one frame touches
         self.layout = [(m.conv.in_channels, m.left_pad) for m in stateful_convs(self.decoder)]
         self.conv_state = sum(c * p for c, p in self.layout)
         self.state_size = self.conv_state + 2 * self.tail
@@ -100,8 +103,8 @@ class StreamingDecoder(nn.Module):
         mag, phase = head.lin(x.transpose(1, 2)).transpose(1, 2).chunk(2, dim=1)
         mag = torch.exp(mag).clamp(max=1e2)
         spec = torch.cat([mag * torch.cos(phase), mag * torch.sin(phase)], 1)
-        y = F.conv_transpose1d(spec, head.basis, stride=self.hop)[:, 0]  # [B, (n+2)*HOP]
-        env = F.conv_transpose1d(torch.ones_like(spec[:, :1]), head.win_sq, stride=self.hop)[:, 0]
+        y = self.overlap_add(torch.matmul(spec.transpose(1, 2), head.basis[:, 0]))  # [B, (n+2)*HOP]
+        env = self.overlap_add(torch.ones_like(spec[:, :1]).transpose(1, 2) * head.win_sq[0])
         tail = self.conv_state
         y_tail, env_tail = state[:, tail:tail + self.tail], state[:, tail + self.tail:]
         y = torch.cat([y[:, :self.tail] + y_tail, y[:, self.tail:]], 1)
@@ -111,6 +114,15 @@ class StreamingDecoder(nn.Module):
         next_y, next_env = y[:, done:], env[:, done:]
         final = next_y[:, :self.hop] / next_env[:, :self.hop].clamp(min=1e-6)
         return audio, final, torch.cat(states.next + [next_y, next_env], 1)
+
+    def overlap_add(self, frames):
+        """[B, n, k*HOP] windowed frames -> [B, (n+k-1)*HOP]: frame j's k blocks land in output blocks j..j+k-1.
+        The iSTFT's ConvTranspose1d as one MatMul (above) plus shifted adds: a chunk has only a few frames,
+        and ConvTranspose runs one small GEMM per batch row."""
+        b, n, k = frames.shape[0], frames.shape[1], self.span
+        blocks = frames.reshape(b, n, k, self.hop)
+        y = sum(F.pad(blocks[:, :, i], (0, 0, i, k - 1 - i)) for i in range(k))
+        return y.reshape(b, (n + k - 1) * self.hop)
 
 
 def streaming_encoder(codec):
