@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Readable } from 'node:stream';
+import { firstNonFinite } from './pcm.js';
 import { FFMPEG_QUIET, ffmpegEnv, ffmpegInputArgs, ffmpegOutputArgs, firstLine, type FileSource } from './ffmpeg.js';
 
 export interface GroupDecodeOptions {
@@ -84,15 +85,10 @@ export async function ffmpegDecodeGroup(files: FileSource[], opts: GroupDecodeOp
     const samples = new Float32Array(bytes / 4);
     const view = Buffer.from(samples.buffer);
     parts.reduce((o, p) => (view.set(p, o), o + p.length), 0);
-    if (!allFinite(samples)) return { ok: false, reason: `input ${i} decoded to non-finite samples`, culprit: i };
+    if (firstNonFinite(samples) >= 0) return { ok: false, reason: `input ${i} decoded to non-finite samples`, culprit: i };
     pcm.push(samples);
   }
   return { ok: true, pcm };
-}
-
-function allFinite(pcm: Float32Array): boolean {
-  for (let i = 0; i < pcm.length; i++) if (!Number.isFinite(pcm[i])) return false;
-  return true;
 }
 
 /** The input an ffmpeg error names: "file:PATH: ...", "Stream map '3:a:0' ...", "... stream #3:0 ...". */

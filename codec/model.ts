@@ -78,21 +78,16 @@ export class CodecModel {
 
   /** Runs the encoder on equal-length windows in one batch; returns all codebooks per window. */
   async encodeBatch(audio: Float32Array[]): Promise<TokenBlock[]> {
-    const n = audio[0]?.length ?? 0;
     const hop = this.manifest.hopLength;
-    if (audio.some((a) => a.length !== n)) throw new CodecError('invalid_argument', 'batched windows must have equal lengths');
-    if (n === 0 || n % hop !== 0) throw new CodecError('invalid_argument', `window length ${n} must be a positive multiple of ${hop}`);
-    const data = new Float32Array(audio.length * n);
-    audio.forEach((a, i) => data.set(a, i * n));
+    const { tensor, n } = stackAudio(audio, hop);
     const { input, output } = this.manifest.encoder;
-    const result = await this.enc.session.run({ [input.name]: new ort.Tensor('float32', data, [audio.length, n]) });
+    const result = await this.enc.session.run({ [input.name]: tensor });
     const codes = result[output.name];
     const [b, k, t] = codes.dims;
     if (b !== audio.length || k !== this.manifest.numCodebooks || t !== n / hop) {
       throw new CodecError('model_broken', `encoder returned shape [${codes.dims}], expected [${audio.length}, ${this.manifest.numCodebooks}, ${n / hop}]`);
     }
-    const flat = codes.data as BigInt64Array;
-    return audio.map((_, i) => ({ numCodebooks: k, numFrames: t, codes: Int32Array.from(flat.subarray(i * k * t, (i + 1) * k * t), Number) }));
+    return splitCodes(codes.data as BigInt64Array, b, k, t);
   }
 
   /** True when the model has a stateful streaming encoder (manifest `encoder.streaming`). */
@@ -112,20 +107,10 @@ export class CodecModel {
   async encodeStepBatch(audio: Float32Array[], states: Float32Array[]): Promise<{ tokens: TokenBlock[]; states: Float32Array[] }> {
     const spec = this.manifest.encoder.streaming;
     if (!spec || !this.encStep) throw new CodecError('invalid_argument', `model ${this.name} has no streaming encoder`);
-    const n = audio[0]?.length ?? 0;
-    if (audio.some((a) => a.length !== n)) throw new CodecError('invalid_argument', 'batched chunks must have equal lengths');
-    if (n === 0 || n % spec.chunkMultiple !== 0) throw new CodecError('invalid_argument', `chunk length ${n} must be a positive multiple of ${spec.chunkMultiple}`);
-    const b = audio.length;
-    const data = new Float32Array(b * n);
-    audio.forEach((a, i) => data.set(a, i * n));
-    const k = this.manifest.numCodebooks;
-    const t = n / this.manifest.hopLength;
-    const out = await runStep(this.encStep.session, spec, { [spec.input.name]: new ort.Tensor('float32', data, [b, n]) }, states, { [spec.output.name]: [b, k, t] });
-    const flat = out.outputs[spec.output.name].data as BigInt64Array;
-    return {
-      tokens: audio.map((_, i) => ({ numCodebooks: k, numFrames: t, codes: Int32Array.from(flat.subarray(i * k * t, (i + 1) * k * t), Number) })),
-      states: out.states,
-    };
+    const { tensor, n } = stackAudio(audio, spec.chunkMultiple);
+    const [b, k, t] = [audio.length, this.manifest.numCodebooks, n / this.manifest.hopLength];
+    const out = await runStep(this.encStep.session, spec, { [spec.input.name]: tensor }, states, { [spec.output.name]: [b, k, t] });
+    return { tokens: splitCodes(out.outputs[spec.output.name].data as BigInt64Array, b, k, t), states: out.states };
   }
 
   /**
@@ -136,51 +121,33 @@ export class CodecModel {
   async decodeStepBatch(blocks: TokenBlock[], states: Float32Array[]): Promise<{ audio: Float32Array[]; finals: Float32Array[]; states: Float32Array[] }> {
     const spec = this.manifest.decoder.streaming;
     if (!spec || !this.decStep) throw new CodecError('invalid_argument', `model ${this.name} has no streaming decoder`);
-    const k = blocks[0]?.numCodebooks ?? 0;
     const t = blocks[0]?.numFrames ?? 0;
-    if (blocks.some((bl) => bl.numCodebooks !== k || bl.numFrames !== t)) throw new CodecError('invalid_argument', 'batched chunks must have equal shapes');
     if (t === 0 || t % spec.chunkMultiple !== 0) throw new CodecError('invalid_argument', `chunk of ${t} frames must be a positive multiple of ${spec.chunkMultiple}`);
     const b = blocks.length;
-    const data = new BigInt64Array(b * k * t);
-    blocks.forEach((bl, i) => {
-      validateTokens(this.manifest, bl);
-      for (let j = 0; j < bl.codes.length; j++) data[i * k * t + j] = BigInt(bl.codes[j]);
-    });
     const n = t * this.manifest.hopLength;
-    const out = await runStep(this.decStep.session, spec, { [spec.input.name]: new ort.Tensor('int64', data, [b, k, t]) }, states, {
+    const out = await runStep(this.decStep.session, spec, { [spec.input.name]: stackCodes(this.manifest, blocks) }, states, {
       [spec.output.name]: [b, n],
       [spec.finalOutput.name]: [b, spec.delaySamples],
     });
-    const audio = out.outputs[spec.output.name].data as Float32Array;
-    const finals = out.outputs[spec.finalOutput.name].data as Float32Array;
-    const d = spec.delaySamples;
     return {
-      audio: blocks.map((_, i) => audio.slice(i * n, (i + 1) * n)),
-      finals: blocks.map((_, i) => finals.slice(i * d, (i + 1) * d)),
+      audio: splitRows(out.outputs[spec.output.name].data as Float32Array, b, n),
+      finals: splitRows(out.outputs[spec.finalOutput.name].data as Float32Array, b, spec.delaySamples),
       states: out.states,
     };
   }
 
   /** Runs the decoder on equal-shape token windows in one batch. */
   async decodeBatch(blocks: TokenBlock[]): Promise<Float32Array[]> {
-    const k = blocks[0]?.numCodebooks ?? 0;
     const t = blocks[0]?.numFrames ?? 0;
-    if (blocks.some((b) => b.numCodebooks !== k || b.numFrames !== t)) throw new CodecError('invalid_argument', 'batched windows must have equal shapes');
-    if (t === 0) return blocks.map(() => new Float32Array(0));
-    const data = new BigInt64Array(blocks.length * k * t);
-    blocks.forEach((b, i) => {
-      validateTokens(this.manifest, b);
-      for (let j = 0; j < b.codes.length; j++) data[i * k * t + j] = BigInt(b.codes[j]);
-    });
+    if (t === 0 && blocks.every((b) => b.numFrames === 0 && b.numCodebooks === blocks[0].numCodebooks)) return blocks.map(() => new Float32Array(0));
     const { input, output } = this.manifest.decoder;
-    const result = await this.dec.session.run({ [input.name]: new ort.Tensor('int64', data, [blocks.length, k, t]) });
+    const result = await this.dec.session.run({ [input.name]: stackCodes(this.manifest, blocks) });
     const audio = result[output.name];
     const n = t * this.manifest.hopLength;
     if (audio.dims[0] !== blocks.length || audio.dims[1] !== n) {
       throw new CodecError('model_broken', `decoder returned shape [${audio.dims}], expected [${blocks.length}, ${n}]`);
     }
-    const flat = audio.data as Float32Array;
-    return blocks.map((_, i) => flat.slice(i * n, (i + 1) * n));
+    return splitRows(audio.data as Float32Array, blocks.length, n);
   }
 
   /**
@@ -305,6 +272,39 @@ export class CodecModel {
   }
 }
 
+/** Equal-length signals as one float32 [batch, n] tensor; n a positive multiple of `multiple`. */
+function stackAudio(audio: Float32Array[], multiple: number): { tensor: ort.Tensor; n: number } {
+  const n = audio[0]?.length ?? 0;
+  if (audio.some((a) => a.length !== n)) throw new CodecError('invalid_argument', 'batched windows must have equal lengths');
+  if (n === 0 || n % multiple !== 0) throw new CodecError('invalid_argument', `window length ${n} must be a positive multiple of ${multiple}`);
+  const data = new Float32Array(audio.length * n);
+  audio.forEach((a, i) => data.set(a, i * n));
+  return { tensor: new ort.Tensor('float32', data, [audio.length, n]), n };
+}
+
+/** Equal-shape, validated token blocks as one int64 [batch, codebooks, frames] tensor. */
+function stackCodes(manifest: ModelManifest, blocks: TokenBlock[]): ort.Tensor {
+  const k = blocks[0]?.numCodebooks ?? 0;
+  const t = blocks[0]?.numFrames ?? 0;
+  if (blocks.some((b) => b.numCodebooks !== k || b.numFrames !== t)) throw new CodecError('invalid_argument', 'batched windows must have equal shapes');
+  const data = new BigInt64Array(blocks.length * k * t);
+  blocks.forEach((b, i) => {
+    validateTokens(manifest, b);
+    for (let j = 0; j < b.codes.length; j++) data[i * k * t + j] = BigInt(b.codes[j]);
+  });
+  return new ort.Tensor('int64', data, [blocks.length, k, t]);
+}
+
+/** Rows of an int64 [b, k, t] output as token blocks. */
+function splitCodes(flat: BigInt64Array, b: number, k: number, t: number): TokenBlock[] {
+  return Array.from({ length: b }, (_, i) => ({ numCodebooks: k, numFrames: t, codes: Int32Array.from(flat.subarray(i * k * t, (i + 1) * k * t), Number) }));
+}
+
+/** Rows of a float32 [b, n] output, copied out of the runtime's buffer. */
+function splitRows(flat: Float32Array, b: number, n: number): Float32Array[] {
+  return Array.from({ length: b }, (_, i) => flat.slice(i * n, (i + 1) * n));
+}
+
 /** Runs a streaming graph on stacked states; checks every output's shape and splits the next states. */
 async function runStep(
   session: LoadedSession['session'],
@@ -324,8 +324,7 @@ async function runStep(
   for (const [name, dims] of Object.entries({ ...expected, [spec.stateOutput.name]: [b, size] })) {
     if (outputs[name].dims.join() !== dims.join()) throw new CodecError('model_broken', `${spec.file}: output ${name} has shape [${outputs[name].dims}], expected [${dims}]`);
   }
-  const next = outputs[spec.stateOutput.name].data as Float32Array;
-  return { outputs, states: states.map((_, i) => next.slice(i * size, (i + 1) * size)) };
+  return { outputs, states: splitRows(outputs[spec.stateOutput.name].data as Float32Array, b, size) };
 }
 
 /** Checks a graph file against its manifest entry (hash, I/O names) and opens an ORT session on it. */

@@ -50,9 +50,14 @@ function reader(encoding: PcmEncoding, dv: DataView): (p: number) => number {
 }
 
 export function assertFinite(pcm: Float32Array): void {
-  for (let i = 0; i < pcm.length; i++) {
-    if (!Number.isFinite(pcm[i])) throw new CodecError('invalid_audio', `sample ${i} is ${pcm[i]}: audio must be finite`);
-  }
+  const i = firstNonFinite(pcm);
+  if (i >= 0) throw new CodecError('invalid_audio', `sample ${i} is ${pcm[i]}: audio must be finite`);
+}
+
+/** Index of the first NaN or infinite sample, or -1. */
+export function firstNonFinite(pcm: Float32Array): number {
+  for (let i = 0; i < pcm.length; i++) if (!Number.isFinite(pcm[i])) return i;
+  return -1;
 }
 
 /** Float PCM to s16le bytes, clipped. */

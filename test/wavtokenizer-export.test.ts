@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { CodecModel, ort } from '../codec/index.js';
+import { CodecModel, concat, ort } from '../codec/index.js';
 import { readPcm, scratch, speechWav } from './helpers/fixtures.js';
 
 // A random-weight WavTokenizer (released on-disk layout, reduced width) goes through the real
@@ -46,13 +46,7 @@ function speech(): Float32Array {
     readPcm('/usr/share/ktuberling/sounds/en/flower.ogg', RATE),
     readPcm(speechWav('Quantised speech tokens must survive the trip through the exporter.', 'en-gb'), RATE),
   ];
-  const out = new Float32Array(parts.reduce((s, p) => s + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
+  return concat(parts);
 }
 
 describe.each([
