@@ -10,7 +10,7 @@
  * Raw and pipeline runs are interleaved --repeat times; efficiency is the
  * median over repeats of the ratio within one repeat, so load from others
  * that comes and goes on a shared machine moves both sides of a ratio alike.
- *   npm run bench:prep [-- --files 150 --workers 1,2 --repeat 3 --provider cpu]
+ *   npm run bench:prep [-- --files 300 --workers 1,2 --repeat 3 --provider cpu]
  */
 import { execFile } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -25,7 +25,7 @@ import { modelSettings } from '../prep/plan.js';
 
 const run = promisify(execFile);
 const argv = parseArgs(process.argv.slice(2), { files: 'value', workers: 'value', repeat: 'value', provider: 'value', 'models-dir': 'value', model: 'value', keep: 'flag' });
-const nFiles = Number(argv.get('files') ?? 150);
+const nFiles = Number(argv.get('files') ?? 300);
 const workerCounts = String(argv.get('workers') ?? '1,2').split(',').map(Number);
 const repeats = num(argv, 'repeat', 3, { min: 1, int: true });
 const provider = String(argv.get('provider') ?? 'cpu');

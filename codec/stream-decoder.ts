@@ -26,6 +26,8 @@ export interface StreamDecoderOptions {
   numCodebooks: number;
   /** First chunks in shorter windows, as soon as they exist (streaming latency; see WindowPlanner). */
   eagerStart?: boolean;
+  /** Offline: the last window holds only the context it needs (see WindowPlanner); it is shorter than the others. */
+  tightFinal?: boolean;
   /**
    * Use the model's stateful streaming decoder (manifest `decoder.streaming`): each chunk runs once,
    * with the carried state. Ignored when the model has none or chunkFrames is not a whole number of
@@ -77,7 +79,7 @@ export class StreamDecoder {
     this.hop = manifest.hopLength;
     validateTokens(manifest, { numCodebooks: opts.numCodebooks, numFrames: 0, codes: new Int32Array(0) });
     this.rows = Array.from({ length: opts.numCodebooks }, () => new ArrayQueue(Int32Array));
-    this.plan = new WindowPlanner(manifest.decoder.leftContext, opts.chunkFrames, manifest.decoder.lookahead, opts.eagerStart);
+    this.plan = new WindowPlanner(manifest.decoder.leftContext, opts.chunkFrames, manifest.decoder.lookahead, { eagerStart: opts.eagerStart, tightFinal: opts.tightFinal });
     const streaming = manifest.decoder.streaming;
     if (opts.stateful && streaming && opts.chunkFrames % streaming.chunkMultiple === 0) {
       this.carry = { value: new Float32Array(streaming.stateSize) };

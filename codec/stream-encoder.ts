@@ -24,6 +24,8 @@ export interface StreamEncoderOptions {
   chunkFrames: number;
   /** First chunks in shorter windows, as soon as they exist (streaming latency; see WindowPlanner). */
   eagerStart?: boolean;
+  /** Offline: the last window holds only the context it needs (see WindowPlanner); it is shorter than the others. */
+  tightFinal?: boolean;
   /**
    * Use the model's stateful streaming encoder (manifest `encoder.streaming`): each chunk is run
    * alone with the carried state, so no context is recomputed. Ignored when the model has none or
@@ -61,7 +63,7 @@ export class StreamEncoder {
   constructor(manifest: ModelManifest, opts: StreamEncoderOptions) {
     const { left, right } = encoderContextFrames(manifest);
     this.hop = manifest.hopLength;
-    this.plan = new WindowPlanner(left, opts.chunkFrames, right, opts.eagerStart);
+    this.plan = new WindowPlanner(left, opts.chunkFrames, right, { eagerStart: opts.eagerStart, tightFinal: opts.tightFinal });
     this.windowSamples = this.plan.length * this.hop;
     const streaming = manifest.encoder.streaming;
     if (opts.stateful && streaming && (opts.chunkFrames * this.hop) % streaming.chunkMultiple === 0) {

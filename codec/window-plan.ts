@@ -3,6 +3,9 @@
  * unit (a token frame) is computed once with at least `left` units of context
  * before it and `right` after it, and every window but a short signal's only one
  * has the same length (so windows of many streams can share one batched run).
+ * With `tightFinal` (offline work, where nothing waits to batch with the last
+ * window), the final window holds only `left` units of context before what it
+ * emits instead of a whole window's worth.
  *
  * Units: frames. The first window starts at 0 and later ones start at least
  * `left` units before what they emit, so results equal one-shot processing
@@ -19,6 +22,21 @@ export interface Window {
   emitEnd: number;
 }
 
+export interface WindowPlannerOptions {
+  /**
+   * Streaming: until the stream is `left` units long, emit each chunk as soon as it and its right
+   * context exist, in shorter windows from 0 (what precedes 0 is padding anyway), so the first
+   * output waits for one chunk rather than a whole window.
+   */
+  eagerStart?: boolean;
+  /**
+   * Offline: the final window starts `left` units before the first unit it emits. A full-length
+   * final window recomputes up to a whole window of frames already emitted: for 4.6 s items in
+   * 250-frame chunks, 45% of the encoder's work.
+   */
+  tightFinal?: boolean;
+}
+
 export class WindowPlanner {
   readonly left: number;
   readonly right: number;
@@ -26,17 +44,17 @@ export class WindowPlanner {
   readonly length: number;
   private next = 0;
 
-  /**
-   * `eagerStart` (streaming): until the stream is `left` units long, emit each chunk as soon as it
-   * and its right context exist, in shorter windows from 0 (what precedes 0 is padding anyway), so
-   * the first output waits for one chunk rather than a whole window.
-   */
-  constructor(left: number, chunk: number, right: number, private readonly eagerStart = false) {
+  private readonly eagerStart: boolean;
+  private readonly tightFinal: boolean;
+
+  constructor(left: number, chunk: number, right: number, opts: WindowPlannerOptions = {}) {
     if (chunk < 1) throw new RangeError('chunk must be >= 1 unit');
     this.left = left;
     this.chunk = chunk;
     this.right = right;
     this.length = left + chunk + right;
+    this.eagerStart = opts.eagerStart ?? false;
+    this.tightFinal = opts.tightFinal ?? false;
   }
 
   /** Units emitted so far. */
@@ -68,7 +86,8 @@ export class WindowPlanner {
       return w;
     }
     if (!final) return null;
-    const w = { start: Math.max(0, available - this.length), end: available, emitStart: a, emitEnd: available };
+    const start = this.tightFinal ? a - this.left : available - this.length;
+    const w = { start: Math.max(0, start), end: available, emitStart: a, emitEnd: available };
     this.next = available;
     return w;
   }

@@ -2,6 +2,7 @@ import { open } from 'node:fs/promises';
 import { openAudio } from '../codec/audio-input.js';
 import { isCodecError } from '../codec/errors.js';
 import { ffmpegDecodeGroup } from '../codec/ffmpeg-group.js';
+import { BYTES_PER_SAMPLE } from '../codec/pcm.js';
 import { looksLikeWav, parseWavHeader } from '../codec/wav.js';
 import type { PrepItem } from './inputs.js';
 
@@ -28,7 +29,7 @@ export interface DecodeAheadOptions {
  * its own), or with others through one ffmpeg (`group`; `group-wav` for a
  * PCM WAV that ffmpeg need not probe).
  */
-type Route = 'single' | 'group' | 'group-wav';
+type Route = { how: 'single' } | { how: 'group' } | { how: 'group-wav'; expansion: number };
 
 export interface DecodeCounts {
   /** ffmpeg processes that decoded several files, and the files they decoded */
@@ -38,11 +39,11 @@ export interface DecodeCounts {
   failedGroups: number;
 }
 
-/** Files in the first group of a job. */
-const FIRST_GROUP_FILES = 8;
+/** Files in the first group of a job (the encoder waits for it). */
+const FIRST_GROUP_FILES = 4;
 /** Bytes read to find a WAV header's sample rate. */
 const HEAD_BYTES = 4096;
-/** Decoded bytes per input byte assumed before a group has shown the real ratio (a 64 kbit/s MP3 gives 12 at 24 kHz). */
+/** Decoded bytes per input byte of a compressed file, assumed before a group has shown the real ratio (a 64 kbit/s MP3 gives 12 at 24 kHz). */
 const FIRST_EXPANSION = 16;
 
 /**
@@ -62,15 +63,17 @@ export class DecodeAhead {
   private readonly groupOutputBytes: number;
   /** PCM WAV members of groups (ffmpeg skips probing them) */
   private readonly pcmWav: boolean[] = [];
+  /** decoded bytes expected of each group member */
+  private readonly expected: number[] = [];
   /** the decoded audio of item i's group, while item i has not taken its part */
   private readonly groupOf: (Promise<Map<number, Float32Array>> | undefined)[] = [];
   /** items before this have been routed */
   private horizon = 0;
-  /** input bytes of group members launched and not yet opened */
+  /** decoded bytes expected of group members launched and not yet opened */
   private heldBytes = 0;
   private launchedAny = false;
   private planning: Promise<void> = Promise.resolve();
-  /** decoded bytes per input byte: the most seen in a group, and a floor raised by groups that went over the limit */
+  /** decoded bytes per input byte of compressed files: the most seen in a group, and a floor raised by groups that went over the limit */
   private seenExpansion = 0;
   private expansionFloor = 0;
   readonly counts: DecodeCounts = { groups: 0, groupedFiles: 0, failedGroups: 0 };
@@ -91,28 +94,29 @@ export class DecodeAhead {
     await planned;
     const group = this.groupOf[i];
     this.groupOf[i] = undefined;
-    if (group) this.heldBytes -= this.items[i].bytes;
+    if (group) this.heldBytes -= this.expected[i];
     const decoded = await group;
     const pcm = decoded?.get(i);
     decoded?.delete(i);
     return pcm ? once(pcm) : openPcm(this.items[i].path, this.opts.sampleRate, this.opts.ffmpegTimeoutMs);
   }
 
-  /** Input bytes a group may take, so that its decoded audio stays within the limit. */
-  private budget(): number {
-    return this.groupOutputBytes / Math.max(this.seenExpansion || FIRST_EXPANSION, this.expansionFloor);
+  /** Decoded bytes per input byte assumed for a compressed file. */
+  private expansion(): number {
+    return Math.max(this.seenExpansion || FIRST_EXPANSION, this.expansionFloor);
   }
 
   /**
    * Routes item i, and launches groups a group's worth of items ahead of it
    * while what is held decoded stays within about two groups' limit (item i
    * itself is always routed: an open never waits on memory). Each group is
-   * launched when it fills up or its span of items runs out.
+   * launched when it fills up or its span of items runs out. A member's decoded
+   * size is known from its header for PCM WAV and estimated for compressed files.
    */
   private async planFor(i: number): Promise<void> {
     const end = Math.min(this.items.length, i + this.groupFiles + 1);
-    while (this.horizon <= i || (this.horizon < end && this.heldBytes < 2 * this.budget())) {
-      const budget = this.budget();
+    while (this.horizon <= i || (this.horizon < end && this.heldBytes < 2 * this.groupOutputBytes)) {
+      const expansion = this.expansion();
       // a group spans a bounded run of items, which bounds how far ahead of its turn audio is held
       const spanEnd = Math.min(this.items.length, this.horizon + 4 * this.groupFiles);
       // the first group is small: the encoder waits for it
@@ -121,13 +125,16 @@ export class DecodeAhead {
       let bytes = 0;
       for (; this.horizon < spanEnd && members.length < size; this.horizon++) {
         const item = this.items[this.horizon];
-        if (item.bytes > Math.min(this.groupFileBytes, budget)) continue;
-        const how = await route(item, this.opts.sampleRate);
-        if (how === 'single') continue;
-        if (bytes + item.bytes > budget) break;
-        this.pcmWav[this.horizon] = how === 'group-wav';
+        if (item.bytes > this.groupFileBytes) continue;
+        const r = await route(item, this.opts.sampleRate);
+        if (r.how === 'single') continue;
+        const decoded = item.bytes * (r.how === 'group-wav' ? r.expansion : expansion);
+        if (decoded > this.groupOutputBytes) continue;
+        if (bytes + decoded > this.groupOutputBytes) break;
+        this.pcmWav[this.horizon] = r.how === 'group-wav';
+        this.expected[this.horizon] = decoded;
         members.push(this.horizon);
-        bytes += item.bytes;
+        bytes += decoded;
       }
       if (members.length < 2) continue; // alone, it is decoded (streamed) when its turn comes
       this.launchedAny = true;
@@ -146,12 +153,16 @@ export class DecodeAhead {
         rest.map((m) => ({ path: this.items[m].path, pcmWav: this.pcmWav[m] })),
         { sampleRate: this.opts.sampleRate, timeoutMs: this.opts.ffmpegTimeoutMs, maxOutputBytes: this.groupOutputBytes },
       );
-      const inputBytes = rest.reduce((s, m) => s + this.items[m].bytes, 0);
+      // what went over the limit is the compressed members' estimate (a PCM WAV's size is exact)
+      const compressed = rest.filter((m) => !this.pcmWav[m]);
+      const inputBytes = (compressed.length ? compressed : rest).reduce((s, m) => s + this.items[m].bytes, 0);
       if (r.ok) {
         this.counts.groups++;
         this.counts.groupedFiles += rest.length;
         rest.forEach((m, k) => out.set(m, r.pcm[k]));
-        this.seenExpansion = Math.max(this.seenExpansion, r.pcm.reduce((s, p) => s + p.byteLength, 0) / inputBytes);
+        rest.forEach((m, k) => {
+          if (!this.pcmWav[m]) this.seenExpansion = Math.max(this.seenExpansion, r.pcm[k].byteLength / this.items[m].bytes);
+        });
         break;
       }
       this.counts.failedGroups++;
@@ -178,19 +189,23 @@ async function route(item: PrepItem, rate: number): Promise<Route> {
       await fh.close();
     }
   } catch {
-    return 'single'; // openAudio reports why
+    return SINGLE; // openAudio reports why
   }
-  if (head.length === 0) return 'single';
-  if (!looksLikeWav(head)) return 'group';
+  if (head.length === 0) return SINGLE;
+  if (!looksLikeWav(head)) return GROUP;
   try {
     const info = parseWavHeader(head);
-    if (!info) return 'single'; // a long header: rare enough to decode alone
-    return info.sampleRate === rate ? 'single' : 'group-wav';
+    if (!info || info.sampleRate === rate) return SINGLE; // a long header is rare enough to decode alone
+    // mono float32 at `rate` out, per byte of interleaved samples in
+    return { how: 'group-wav', expansion: (4 * rate) / (BYTES_PER_SAMPLE[info.encoding] * info.channels * info.sampleRate) };
   } catch (e) {
     // encodings the in-process reader leaves to ffmpeg (ADPCM, A-law, ...) go there anyway
-    return isCodecError(e) && e.code === 'unsupported_media' ? 'group' : 'single';
+    return isCodecError(e) && e.code === 'unsupported_media' ? GROUP : SINGLE;
   }
 }
+
+const SINGLE: Route = { how: 'single' };
+const GROUP: Route = { how: 'group' };
 
 /**
  * One input decoded alone: WAV at `rate` in-process, everything else through

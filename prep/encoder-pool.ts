@@ -30,6 +30,8 @@ interface Slot {
   worker: Worker;
   inFlight: Map<number, Pending[]>;
   busySince: number;
+  /** its session has loaded */
+  up: boolean;
 }
 
 /** Batches kept queued per session so it never waits for the main thread between runs. */
@@ -51,51 +53,76 @@ export class EncoderPool {
   /** summed over sessions: milliseconds with at least one batch queued or running */
   busyMs = 0;
 
-  private constructor(readonly manifest: ModelManifest, private readonly batch: number, readonly provider: 'cpu' | 'cuda', readonly fallbackReason?: string) {}
+  private constructor(readonly manifest: ModelManifest, readonly batch: number) {}
 
+  /** Opens the pool and waits until every session is up. */
   static async start(opts: EncoderPoolOptions): Promise<EncoderPool> {
-    const manifest = await readManifest(opts.modelDir);
-    const workers: Worker[] = [];
-    let hellos: WorkerHello[];
+    const pool = EncoderPool.open(await readManifest(opts.modelDir), opts);
     try {
-      // sessions load side by side rather than one after another
-      const data: EncoderWorkerData = { modelDir: opts.modelDir, threads: opts.threads, provider: opts.provider };
-      for (let i = 0; i < opts.workers; i++) workers.push(new Worker(new URL('./encoder-worker.js', import.meta.url), { workerData: data }));
-      hellos = await Promise.all(
-        workers.map(
-          (w) =>
-            new Promise<WorkerHello>((resolve, reject) => {
-              w.once('message', resolve);
-              w.once('error', reject);
-            }),
-        ),
-      );
+      await pool.ready;
     } catch (e) {
-      await Promise.all(workers.map((w) => w.terminate()));
+      await pool.close();
       throw e;
     }
-    const bad = hellos.find((h) => !h.ready);
-    if (bad && !bad.ready) {
-      await Promise.all(workers.map((w) => w.terminate()));
-      throw new CodecError((bad.error.code as CodecErrorCode) ?? 'model_broken', bad.error.message);
-    }
-    const first = hellos[0] as Extract<WorkerHello, { ready: true }>;
-    const pool = new EncoderPool(manifest, Math.max(1, opts.batch), first.provider, first.fallbackReason);
-    for (const worker of workers) pool.attach(worker);
     return pool;
   }
 
-  private attach(worker: Worker): void {
-    const slot: Slot = { worker, inFlight: new Map(), busySince: 0 };
+  /**
+   * Starts the sessions (side by side) and returns at once: windows queue until a session is up, so
+   * inputs can be read and decoded while the model loads. `ready` rejects if a session fails to
+   * load; queued and later windows are then rejected with a plain Error (not a CodecError), so no
+   * input is recorded as failed for the model's fault.
+   */
+  static open(manifest: ModelManifest, opts: EncoderPoolOptions): EncoderPool {
+    const pool = new EncoderPool(manifest, Math.max(1, opts.batch));
+    const data: EncoderWorkerData = { modelDir: opts.modelDir, threads: opts.threads, provider: opts.provider };
+    const hellos = Array.from({ length: opts.workers }, () => pool.spawn(data));
+    pool.ready = Promise.all(hellos).then((hs) => {
+      const bad = hs.find((h) => !h.ready);
+      if (bad && !bad.ready) throw new CodecError((bad.error.code as CodecErrorCode) ?? 'model_broken', bad.error.message);
+      const first = hs[0] as Extract<WorkerHello, { ready: true }>;
+      pool.provider = first.provider;
+      pool.fallbackReason = first.fallbackReason;
+    });
+    pool.ready.catch((e: Error) => pool.fail(new Error(`encoder sessions did not start: ${e.message}`)));
+    return pool;
+  }
+
+  /** Resolves when every session is loaded. */
+  ready!: Promise<void>;
+  /** Known once ready. */
+  provider: 'cpu' | 'cuda' | undefined;
+  fallbackReason: string | undefined;
+
+  /** One worker thread; its slot takes windows once its session says hello. */
+  private spawn(data: EncoderWorkerData): Promise<WorkerHello> {
+    const worker = new Worker(new URL('./encoder-worker.js', import.meta.url), { workerData: data });
+    const slot: Slot = { worker, inFlight: new Map(), busySince: 0, up: false };
     this.slots.push(slot);
-    worker.on('message', (r: EncodeReply) => this.onReply(slot, r));
-    worker.on('error', (e) => this.fail(new Error(`encoder thread died: ${e.message}`)));
-    worker.on('exit', (code) => {
-      if (!this.broken && code !== 0) this.fail(new Error(`encoder thread exited with code ${code}`));
+    return new Promise<WorkerHello>((resolve) => {
+      worker.once('message', (hello: WorkerHello) => {
+        resolve(hello);
+        if (!hello.ready) return;
+        slot.up = true;
+        worker.on('message', (r: EncodeReply) => this.onReply(slot, r));
+        this.dispatch();
+      });
+      worker.on('error', (e) => {
+        resolve({ ready: false, error: { message: e.message } });
+        this.fail(new Error(`encoder thread died: ${e.message}`));
+      });
+      worker.on('exit', (code) => {
+        resolve({ ready: false, error: { message: `encoder thread exited with code ${code}` } });
+        if (!this.broken && code !== 0) this.fail(new Error(`encoder thread exited with code ${code}`));
+      });
     });
   }
 
-  /** Encodes one window; resolves with frames [keepFrom, keepFrom+keepCount) of the first `codebooks` codebooks. */
+  /**
+   * Encodes one window; resolves with frames [keepFrom, keepFrom+keepCount) of the first `codebooks`
+   * codebooks. The pool takes `audio`: a window that owns its whole buffer may be transferred
+   * (detached here), so the caller must not read it afterwards.
+   */
   encode(audio: Float32Array, keepFrom: number, keepCount: number, codebooks: number): Promise<TokenBlock> {
     if (this.broken) return Promise.reject(this.broken);
     return new Promise((resolve, reject) => {
@@ -106,21 +133,24 @@ export class EncoderPool {
 
   private dispatch(): void {
     for (const slot of this.slots) {
-      while (this.queue.length && slot.inFlight.size < IN_FLIGHT_PER_WORKER) {
+      while (slot.up && this.queue.length && slot.inFlight.size < IN_FLIGHT_PER_WORKER) {
         const len = this.queue[0].audio.length;
         const take: Pending[] = [];
         for (let i = 0; i < this.queue.length && take.length < this.batch; ) {
           if (this.queue[i].audio.length === len) take.push(...this.queue.splice(i, 1));
           else i++;
         }
-        const audio = new Float32Array(len * take.length);
-        take.forEach((p, i) => audio.set(p.audio, i * len));
+        const first = take[0].audio;
+        const own = take.length === 1 && first.buffer instanceof ArrayBuffer && first.byteOffset === 0 && first.byteLength === first.buffer.byteLength;
+        // a lone window that owns its buffer is handed over as it is (transferred, not copied)
+        const audio = own ? first : new Float32Array(len * take.length);
+        if (!own) take.forEach((p, i) => audio.set(p.audio, i * len));
         const id = this.nextId++;
         if (slot.inFlight.size === 0) slot.busySince = performance.now();
         slot.inFlight.set(id, take);
         this.windows += take.length;
         this.runs++;
-        slot.worker.postMessage({ id, n: take.length, audio } satisfies EncodeRequest, [audio.buffer]);
+        slot.worker.postMessage({ id, n: take.length, audio } satisfies EncodeRequest, [audio.buffer as ArrayBuffer]);
       }
     }
   }

@@ -33,7 +33,7 @@ const { modelDir, threads, provider } = workerData as EncoderWorkerData;
 const errorOf = (e: unknown) => ({ code: (e as { code?: string }).code, message: (e as Error).message ?? String(e) });
 
 try {
-  const model = await CodecModel.load(modelDir, { intraOpThreads: threads, interOpThreads: 1, provider, log: () => {} });
+  const model = await CodecModel.load(modelDir, { intraOpThreads: threads, interOpThreads: 1, provider, log: () => {} }, 'encoder');
   port.on('message', async (req: EncodeRequest) => {
     try {
       const len = req.audio.length / req.n;

@@ -69,7 +69,7 @@ export interface ItemContext extends EncodeContext {
   openPcm: () => Promise<AsyncIterable<Float32Array>>;
 }
 
-/** Final windows of causal models are zero-padded up to a multiple of this many frames so short items batch together. */
+/** With batches of several windows, final windows of causal models are zero-padded up to a multiple of this many frames so short items batch together. */
 const BUCKET_FRAMES = 25;
 
 /** Decodes, optionally segments, and encodes one item. Never throws for a bad input: that becomes a failure. */
@@ -152,7 +152,7 @@ class TokenStream {
   private readonly done: TokenBlock[] = [];
 
   constructor(private readonly ctx: EncodeContext) {
-    this.enc = new StreamEncoder(ctx.pool.manifest, { chunkFrames: ctx.settings.chunkFrames });
+    this.enc = new StreamEncoder(ctx.pool.manifest, { chunkFrames: ctx.settings.chunkFrames, tightFinal: true });
   }
 
   async push(pcm: Float32Array): Promise<void> {
@@ -170,7 +170,8 @@ class TokenStream {
     const { settings, pool } = this.ctx;
     let audio = w.audio;
     // zeros after a causal window cannot change its frames, and equal lengths batch together
-    if (settings.model.causal && audio.length < this.enc.windowSamples) {
+    // (with batches of one, as on CPU, padding would only cost time)
+    if (settings.model.causal && pool.batch > 1 && audio.length < this.enc.windowSamples) {
       const bucket = BUCKET_FRAMES * settings.model.hopLength;
       const target = Math.min(this.enc.windowSamples, Math.ceil(audio.length / bucket) * bucket);
       if (target > audio.length) {

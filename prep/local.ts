@@ -24,8 +24,10 @@ export async function preparePlan(p: PlanOptions): Promise<{ header: PlanHeader;
 }
 
 export function startPool(modelDir: string, x: ExecOptions): Promise<EncoderPool> {
-  return EncoderPool.start({ modelDir, workers: x.workers, threads: x.threads, provider: x.provider, batch: x.batch });
+  return EncoderPool.start(poolOptions(modelDir, x));
 }
+
+const poolOptions = (modelDir: string, x: ExecOptions) => ({ modelDir, workers: x.workers, threads: x.threads, provider: x.provider, batch: x.batch });
 
 /** Runs the jobs with `concurrency` at once (so one job's tail overlaps the next one's start). */
 export async function runJobs(ctx: Omit<JobContext, 'onItem'>, jobs: number[], concurrency: number, progress?: PrepProgress): Promise<void> {
@@ -42,18 +44,18 @@ export async function runJobs(ctx: Omit<JobContext, 'onItem'>, jobs: number[], c
 export async function runLocal(p: PlanOptions, x: ExecOptions, log: (m: string) => void, observe?: (pool: EncoderPool) => void): Promise<MergeReport> {
   await mkdir(p.out, { recursive: true });
   await takeLock(p.out);
-  // the sessions load while the input is listed; a run with nothing left to do closes them unused
-  const starting = startPool(p.modelDir, x);
-  starting.catch(() => {}); // its error is thrown where it is awaited, unless planning failed first
+  let pool: EncoderPool | undefined;
   try {
+    // the sessions load while the input is listed and the first files are decoded
+    pool = EncoderPool.open(await readManifest(p.modelDir), poolOptions(p.modelDir, x));
+    const loaded = pool.ready;
+    loaded.catch(() => {}); // awaited below, unless planning fails first
     const { header, status } = await preparePlan(p);
     const todo: number[] = [];
     for (let j = 0; j < header.jobs.length; j++) if (!(await readJobResult(p.out, j))) todo.push(j);
     log(`plan ${header.planId} ${status}: ${header.jobs.length} jobs, ${todo.length} to run, ${header.listingFailures.length} inputs refused at listing`);
     if (todo.length) {
-      const pool = await starting;
       observe?.(pool);
-      if (pool.fallbackReason) log(`WARNING: ${pool.fallbackReason}`);
       const progress = new PrepProgress(
         todo.reduce((s, j) => s + header.jobs[j].bytes, 0),
         todo.reduce((s, j) => s + header.jobs[j].items, 0),
@@ -71,18 +73,25 @@ export async function runLocal(p: PlanOptions, x: ExecOptions, log: (m: string) 
         log,
       };
       try {
-        await runJobs(ctx, todo, 2, progress);
+        const jobs = runJobs(ctx, todo, 2, progress);
+        // a model that fails to load fails the run with its own error, once the jobs have stopped
+        await loaded.catch(async (e) => {
+          await jobs.catch(() => {});
+          throw e;
+        });
+        if (pool.fallbackReason) log(`WARNING: ${pool.fallbackReason}`);
+        await jobs;
       } finally {
         progress.done();
-        await pool.close();
       }
       if (!x.quiet) log(progress.line());
       await rm(ctx.workDir, { recursive: true, force: true });
       await rmdir(join(p.out, '.work')).catch(() => {}); // only when no worker left anything there
     }
+    await pool.close();
     return await mergeRun(p.out);
   } finally {
-    await starting.then((pool) => pool.close(), () => {});
+    await pool?.close();
     await rm(join(p.out, '.lock'), { force: true });
   }
 }

@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { CodecModel, concat, openAudio } from '../codec/index.js';
+import { CodecModel, concat, openAudio, toMonoFloat } from '../codec/index.js';
 import { DEFAULT_MODEL_DIR, convertAudio, readPcm, speechWav } from './helpers/fixtures.js';
 
 let model: CodecModel;
@@ -53,6 +53,30 @@ describe('PCM sample formats in WAV', () => {
       let maxDiff = 0;
       for (let i = 0; i < pcm.length; i++) maxDiff = Math.max(maxDiff, Math.abs(pcm[i] - reference[i]));
       expect(maxDiff, fmt).toBeLessThan(fmt === 'pcm_u8' ? 1 / 64 : 1e-3);
+    }
+  });
+});
+
+describe('toMonoFloat', () => {
+  it('reads mono int16 and float32 the same through its fast path, at any byte offset', () => {
+    const values = [0, 1, -1, 32767, -32768, 12345, -2];
+    for (const offset of [0, 1, 2, 3]) {
+      const s16 = new Uint8Array(offset + values.length * 2);
+      const dv = new DataView(s16.buffer);
+      values.forEach((v, i) => dv.setInt16(offset + i * 2, v, true));
+      expect(Array.from(toMonoFloat(s16.subarray(offset), 's16le', 1))).toEqual(values.map((v) => v / 32768));
+      // stereo goes the general way: both channels equal gives the same signal
+      const st = new Uint8Array(offset + values.length * 4);
+      const dst = new DataView(st.buffer);
+      values.forEach((v, i) => (dst.setInt16(offset + i * 4, v, true), dst.setInt16(offset + i * 4 + 2, v, true)));
+      expect(Array.from(toMonoFloat(st.subarray(offset), 's16le', 2))).toEqual(values.map((v) => v / 32768));
+
+      const f32 = new Uint8Array(offset + values.length * 4);
+      const df = new DataView(f32.buffer);
+      values.forEach((v, i) => df.setFloat32(offset + i * 4, v / 7, true));
+      expect(Array.from(toMonoFloat(f32.subarray(offset), 'f32le', 1))).toEqual(values.map((v) => Math.fround(v / 7)));
+      df.setFloat32(offset + 8, NaN, true);
+      expect(() => toMonoFloat(f32.subarray(offset), 'f32le', 1)).toThrow(/sample 2 is NaN/);
     }
   });
 });

@@ -47,6 +47,26 @@ describe('WindowPlanner', () => {
       expect([...lengths]).toEqual([left + chunk + right]);
     }
   });
+
+  it('with tightFinal, ends with a window that holds only the left context it needs', () => {
+    for (const [left, chunk, right] of [[13, 4, 2], [5, 50, 0], [40, 3, 1]]) {
+      for (const total of [1, 20, 137, 300]) {
+        const plan = new WindowPlanner(left, chunk, right, { tightFinal: true });
+        const windows = [];
+        for (let w = plan.nextWindow(total, true); w; w = plan.nextWindow(total, true)) windows.push(w);
+        expect(windows.at(-1)!.emitEnd).toBe(total);
+        windows.forEach((w, i) => {
+          expect(w.emitStart).toBe(i === 0 ? 0 : windows[i - 1].emitEnd);
+          if (i < windows.length - 1) expect(w.end - w.start).toBe(left + chunk + right);
+        });
+        const last = windows.at(-1)!;
+        expect(last.start).toBe(Math.max(0, last.emitStart - left));
+        // the work saved: units fed beyond those emitted are at most one context per window
+        const fed = windows.reduce((s, w) => s + w.end - w.start, 0);
+        expect(fed - total).toBeLessThanOrEqual(windows.length * (left + right));
+      }
+    }
+  });
 });
 
 describe('windowed encoding of the causal default model', () => {

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -46,9 +46,11 @@ afterAll(async () => {
 describe('tokstream prep run on a folder', () => {
   const out = join(work, 'out-dir');
   const shardBytes = 24 * 1024;
+  const plan = (dir: string) => ['run', '--input', corpus, '--out', dir, '--models-dir', MODELS, '--job-items', '5', '--shard-bytes', String(shardBytes), '--chunk-frames', '60'];
 
   it('writes shards, index and stats, and records every broken file with its reason', async () => {
-    const r = await runCli(['run', '--input', corpus, '--out', out, '--models-dir', MODELS, '--job-items', '5', '--shard-bytes', String(shardBytes), '--workers', '1', '--threads', '1', '--quiet']);
+    // batches of 4 windows, so short windows are padded to batch together; 60-frame chunks, so most files take several windows
+    const r = await runCli([...plan(out), '--workers', '1', '--threads', '1', '--batch', '4', '--quiet']);
     expect(r.code, r.stderr).toBe(0);
     const stats = JSON.parse(readFileSync(join(out, 'stats.json'), 'utf8'));
     expect(stats.complete).toBe(true);
@@ -93,11 +95,39 @@ describe('tokstream prep run on a folder', () => {
       const pcm = new Float32Array(parts.reduce((s, p) => s + p.length, 0));
       parts.reduce((o, p) => (pcm.set(p, o), o + p.length), 0);
       const want = await model.encode(pcm, 24000);
+      expect(want.numFrames, 'a file longer than one window').toBeGreaterThan(60);
       const got = npyToTokens(readTar(join(out, 'shards', e.shard)).get(`${e.key}.tokens.npy`)!);
       expect(got.numFrames).toBe(want.numFrames);
       const diff = got.codes.reduce((n, c, i) => n + (c !== want.codes[i] ? 1 : 0), 0);
       expect(diff, `${e.id}: ${diff} of ${got.codes.length} codes differ`).toBe(0);
     }
+  });
+
+  it('gives the same bytes with other speed options (one window per run, two sessions)', async () => {
+    const other = join(work, 'out-batch1');
+    const r = await runCli([...plan(other), '--workers', '2', '--threads', '1', '--batch', '1', '--decode-group', '3', '--quiet']);
+    expect(r.code, r.stderr).toBe(0);
+    const names = readFileSync(join(out, 'shards.txt'), 'utf8');
+    expect(readFileSync(join(other, 'shards.txt'), 'utf8')).toBe(names);
+    for (const f of [...names.trim().split('\n'), 'index.jsonl', 'stats.json']) {
+      expect(readFileSync(join(other, f)).equals(readFileSync(join(out, f))), f).toBe(true);
+    }
+  });
+
+  it('fails the run, not the inputs, when the model cannot load (the sessions load while inputs are decoded)', async () => {
+    const models = join(work, 'broken-models');
+    cpSync(join(MODELS, 'default'), join(models, 'default'), { recursive: true });
+    const enc = join(models, 'default', 'encoder.onnx');
+    const bytes = readFileSync(enc);
+    bytes[bytes.length >> 1] ^= 0xff;
+    writeFileSync(enc, bytes);
+    const dir = join(work, 'out-broken');
+    const r = await runCli(['run', '--input', corpus, '--out', dir, '--models-dir', models, '--quiet']);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/encoder\.onnx: sha256 [0-9a-f]+ != manifest/);
+    expect(existsSync(join(dir, 'stats.json'))).toBe(false);
+    // no job finished with its inputs marked failed
+    expect(existsSync(join(dir, 'jobs')) ? readdirSync(join(dir, 'jobs')) : []).toEqual([]);
   });
 
   it('is readable with only numpy and tarfile (clients/python/load_shards.py)', () => {
