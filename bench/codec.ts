@@ -1,7 +1,8 @@
 /**
  * Speed of the default codec in onnxruntime-node: encode and decode of 10 s of
  * speech on one thread (x real time); streaming-sized runs (80 ms chunks) as context windows and
- * with the stateful streaming graphs, at batch 1, 8 and 32 (the batcher's gain).
+ * with the stateful streaming graphs, at batch 1, 8 and 32 (the batcher's gain); prep's offline
+ * windows at batch 1 to 8 (whether stacking pays on this provider).
  *   npm run bench:codec [-- --model models/default --threads 1]
  */
 import { CodecModel, StreamDecoder, StreamEncoder, sliceTokens } from '../codec/index.js';
@@ -92,6 +93,22 @@ for (const batch of [1, 8, 32]) {
   }
   console.log(`80 ms chunks, batch ${String(batch).padStart(2)}: ${row.join(', ')} real time`);
 }
+// Offline windows as `tokstream prep` cuts them (250 frames plus context): does stacking them pay?
+// On CPU it does not (larger activations fall out of cache), which is why prep runs them one by one there.
+{
+  const win = new StreamEncoder(m, { chunkFrames: 250 });
+  const audio = [...win.push(pcm), ...win.finish()][0].audio;
+  const row: string[] = [];
+  for (const batch of [1, 2, 4, 8]) {
+    const stack = Array.from({ length: batch }, () => audio);
+    const s = await timeIt(async () => {
+      for (let i = 0; i < 8; i += batch) await model.encodeBatch(stack);
+    }, 3);
+    row.push(`batch ${batch} ${xrt((8 * audio.length) / m.hopLength, s)}x`);
+  }
+  console.log(`encoder batch, ${audio.length / m.hopLength}-frame windows: ${row.join(', ')} real time`);
+}
+
 // Windowed (streaming) tokens against one-shot tokens: equal except where float rounding, which
 // onnxruntime's kernels do differently for different input lengths, decides a near-tie.
 for (const chunkFrames of [1, 6, 50]) {

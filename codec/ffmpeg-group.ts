@@ -38,7 +38,7 @@ export async function ffmpegDecodeGroup(files: FileSource[], opts: GroupDecodeOp
   const paths = files.map((f) => f.path);
   const nul = paths.findIndex((p) => p.includes('\0'));
   if (nul >= 0) return { ok: false, reason: 'path contains a NUL byte', culprit: nul };
-  const args = [...FFMPEG_QUIET, ...files.flatMap((f) => ffmpegInputArgs(f)), ...paths.flatMap((_, i) => ffmpegOutputArgs(i, opts.sampleRate, `pipe:${3 + i}`))];
+  const args = [...FFMPEG_QUIET, ...files.flatMap((f) => ffmpegInputArgs(f)), ...paths.flatMap((_, i) => ffmpegOutputArgs(i, opts.sampleRate, `pipe:${3 + i}`, true))];
   let child: ChildProcess;
   try {
     child = spawn('ffmpeg', args, { stdio: ['ignore', 'ignore', 'pipe', ...paths.map(() => 'pipe' as const)], env: ffmpegEnv() });
