@@ -10,7 +10,7 @@
  * Raw and pipeline runs are interleaved --repeat times; efficiency is the
  * median over repeats of the ratio within one repeat, so load from others
  * that comes and goes on a shared machine moves both sides of a ratio alike.
- *   npm run bench:prep [-- --files 300 --workers 1,2 --repeat 3 --provider cpu]
+ *   npm run bench:prep [-- --files 300 --workers 1,2 --threads N --repeat 3 --provider cpu]
  */
 import { execFile } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -24,9 +24,11 @@ import { execOptions, num, parseArgs, planOptions } from '../prep/options.js';
 import { modelSettings } from '../prep/plan.js';
 
 const run = promisify(execFile);
-const argv = parseArgs(process.argv.slice(2), { files: 'value', workers: 'value', repeat: 'value', provider: 'value', 'models-dir': 'value', model: 'value', keep: 'flag' });
+const argv = parseArgs(process.argv.slice(2), { files: 'value', workers: 'value', threads: 'value', repeat: 'value', provider: 'value', 'models-dir': 'value', model: 'value', keep: 'flag' });
 const nFiles = Number(argv.get('files') ?? 300);
 const workerCounts = String(argv.get('workers') ?? '1,2').split(',').map(Number);
+// default: cores / workers, as `prep run` does; fewer leaves cores to decoding
+const threadsArg = argv.get('threads');
 const repeats = num(argv, 'repeat', 3, { min: 1, int: true });
 const provider = String(argv.get('provider') ?? 'cpu');
 const modelsDir = resolve(String(argv.get('models-dir') ?? 'models'));
@@ -121,7 +123,8 @@ const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
   return (s[(s.length - 1) >> 1] + s[s.length >> 1]) / 2;
 };
-const exec = (workers: number) => execOptions(parseArgs(['--workers', String(workers), '--provider', provider, '--quiet'], { workers: 'value', provider: 'value', quiet: 'flag' }));
+const exec = (workers: number) =>
+  execOptions(parseArgs(['--workers', String(workers), ...(threadsArg ? ['--threads', String(threadsArg)] : []), '--provider', provider, '--quiet'], { workers: 'value', threads: 'value', provider: 'value', quiet: 'flag' }));
 const settings = { model: modelSettings(manifest), codebooks: manifest.numCodebooks, vad: null, shardBytes: plan.shardBytes, chunkFrames: plan.chunkFrames, maxItemSec: plan.maxItemSec };
 
 /** The model alone: the same pool, fed every window of every (pre-decoded) file at once. */
