@@ -149,7 +149,10 @@ export function execOptions(raw: Raw): ExecOptions {
   const cores = availableParallelism();
   const provider = str(raw, 'provider', 'cpu');
   if (provider !== 'cpu' && provider !== 'cuda' && provider !== 'auto') throw new UsageError('--provider must be cpu, cuda or auto');
-  const workers = num(raw, 'workers', provider === 'cpu' ? Math.max(1, Math.floor(cores / 4)) : 1, { min: 1, max: 256, int: true });
+  // CPU: a single-threaded session per core outruns fewer sessions with intra-op threads (2 cores: a
+  // run 7-10% faster with 2 x 1 than 1 x 2, docs/benchmarks.md); past 8, sessions get threads rather
+  // than adding to what the one main thread reads and writes
+  const workers = num(raw, 'workers', provider === 'cpu' ? Math.min(cores, 8) : 1, { min: 1, max: 256, int: true });
   // on CPU a window costs ~10% less alone than in a batch of 8 (bench:codec, "encoder batch"), so windows run one by one
   const batch = num(raw, 'batch', provider === 'cpu' ? 1 : 32, { min: 1, max: 4096, int: true });
   return {
