@@ -52,6 +52,11 @@ export class EncoderPool {
   runs = 0;
   /** summed over sessions: milliseconds with at least one batch queued or running */
   busyMs = 0;
+  /** Resolves when every session is loaded (set by open). */
+  ready!: Promise<void>;
+  /** Known once ready. */
+  provider: 'cpu' | 'cuda' | undefined;
+  fallbackReason: string | undefined;
 
   private constructor(readonly manifest: ModelManifest, readonly batch: number) {}
 
@@ -87,12 +92,6 @@ export class EncoderPool {
     pool.ready.catch((e: Error) => pool.fail(new Error(`encoder sessions did not start: ${e.message}`)));
     return pool;
   }
-
-  /** Resolves when every session is loaded. */
-  ready!: Promise<void>;
-  /** Known once ready. */
-  provider: 'cpu' | 'cuda' | undefined;
-  fallbackReason: string | undefined;
 
   /** One worker thread; its slot takes windows once its session says hello. */
   private spawn(data: EncoderWorkerData): Promise<WorkerHello> {

@@ -88,7 +88,7 @@ export async function runLocal(p: PlanOptions, x: ExecOptions, log: (m: string) 
       await rm(ctx.workDir, { recursive: true, force: true });
       await rmdir(join(p.out, '.work')).catch(() => {}); // only when no worker left anything there
     }
-    await pool.close();
+    await pool.close(); // the merge needs no sessions; closing twice is harmless
     return await mergeRun(p.out);
   } finally {
     await pool?.close();
