@@ -153,21 +153,23 @@ export class DecodeAhead {
         rest.map((m) => ({ path: this.items[m].path, pcmWav: this.pcmWav[m] })),
         { sampleRate: this.opts.sampleRate, timeoutMs: this.opts.ffmpegTimeoutMs, maxOutputBytes: this.groupOutputBytes },
       );
-      // what went over the limit is the compressed members' estimate (a PCM WAV's size is exact)
-      const compressed = rest.filter((m) => !this.pcmWav[m]);
-      const inputBytes = (compressed.length ? compressed : rest).reduce((s, m) => s + this.items[m].bytes, 0);
       if (r.ok) {
         this.counts.groups++;
         this.counts.groupedFiles += rest.length;
-        rest.forEach((m, k) => out.set(m, r.pcm[k]));
         rest.forEach((m, k) => {
+          out.set(m, r.pcm[k]);
           if (!this.pcmWav[m]) this.seenExpansion = Math.max(this.seenExpansion, r.pcm[k].byteLength / this.items[m].bytes);
         });
         break;
       }
       this.counts.failedGroups++;
-      // the limit was hit before the end: groups of half these bytes, at most, from now on
-      if (r.overLimit) this.expansionFloor = Math.max(this.expansionFloor, (2 * this.groupOutputBytes) / inputBytes);
+      if (r.overLimit) {
+        // the compressed members' estimate was short (a PCM WAV's size is exact): from now on assume
+        // they expand twice as much as this group would have allowed
+        const compressed = rest.filter((m) => !this.pcmWav[m]);
+        const inputBytes = (compressed.length ? compressed : rest).reduce((s, m) => s + this.items[m].bytes, 0);
+        this.expansionFloor = Math.max(this.expansionFloor, (2 * this.groupOutputBytes) / inputBytes);
+      }
       if (r.culprit === undefined) break;
       // ffmpeg named the file it failed on: that one goes alone (for its own error), the rest try again together
       rest = rest.filter((_, k) => k !== r.culprit);
