@@ -1,11 +1,11 @@
 import { createRequire } from 'node:module';
 import type { InferenceSession, Tensor } from 'onnxruntime-node';
+import { CodecError } from './errors.js';
 
 // required rather than imported: Node's ESM loader would first scan this CommonJS package for its
 // export names, ~30 ms of every prep encoder thread's start-up
 export const ort = createRequire(import.meta.url)('onnxruntime-node') as typeof import('onnxruntime-node');
 export type { InferenceSession, Tensor };
-import { CodecError } from './errors.js';
 
 export type ProviderChoice = 'cpu' | 'cuda' | 'auto';
 
