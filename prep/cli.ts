@@ -19,7 +19,8 @@ plan options (they decide the output bytes; a rerun with other values needs a fr
   --vad  [--vad-threshold-db -40 --vad-min-sec 1 --vad-max-sec 20 --vad-min-silence-sec 0.3 --vad-pad-sec 0.1]
   --shard-bytes 256M  --job-items 2000  --job-bytes 1G  --chunk-frames 250  --max-item-sec 14400
 speed options (never change the output):
-  --workers N (encoder sessions)  --threads N (per session)  --decoders N (inputs in flight)  --batch N
+  --workers N (encoder sessions; CPU: one per core, at most 8)  --threads N (per session; cores / workers)
+  --batch N (windows per run; CPU 1, CUDA 32)  --decoders N (inputs in flight)
   --provider cpu|cuda|auto  --ffmpeg-timeout-sec 600  --quiet
   --decode-group 64 (short files per ffmpeg process; 1: each alone)  --decode-group-mib 64 (decoded audio a group may hold)
 
