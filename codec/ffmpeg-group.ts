@@ -1,7 +1,6 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import type { Readable } from 'node:stream';
 import { firstNonFinite } from './pcm.js';
-import { FFMPEG_QUIET, ffmpegEnv, ffmpegInputArgs, ffmpegOutputArgs, firstLine, type FileSource } from './ffmpeg.js';
+import { FFMPEG_QUIET, FfmpegProcess, ffmpegInputArgs, ffmpegOutputArgs, firstLine, type FileSource } from './ffmpeg.js';
 
 export interface GroupDecodeOptions {
   /** Output rate (soxr, as in ffmpegDecode). */
@@ -39,43 +38,30 @@ export async function ffmpegDecodeGroup(files: FileSource[], opts: GroupDecodeOp
   const nul = paths.findIndex((p) => p.includes('\0'));
   if (nul >= 0) return { ok: false, reason: 'path contains a NUL byte', culprit: nul };
   const args = [...FFMPEG_QUIET, ...files.flatMap((f) => ffmpegInputArgs(f)), ...paths.flatMap((_, i) => ffmpegOutputArgs(i, opts.sampleRate, `pipe:${3 + i}`, true))];
-  let child: ChildProcess;
+  let ff: FfmpegProcess<'limit'>;
   try {
-    child = spawn('ffmpeg', args, { stdio: ['ignore', 'ignore', 'pipe', ...paths.map(() => 'pipe' as const)], env: ffmpegEnv() });
+    ff = new FfmpegProcess(args, ['ignore', 'ignore', 'pipe', ...paths.map(() => 'pipe' as const)], opts.timeoutMs);
   } catch (e) {
     return { ok: false, reason: `cannot run ffmpeg: ${(e as Error).message}` };
   }
-  let stderr = '';
-  child.stderr!.on('data', (d: Buffer) => {
-    if (stderr.length < 4000) stderr += d.toString();
-  });
   const chunks: Buffer[][] = paths.map(() => []);
   let held = 0;
-  let stop: 'limit' | 'timeout' | undefined;
-  const kill = (why: 'limit' | 'timeout') => {
-    stop ??= why;
-    child.kill('SIGKILL');
-  };
   paths.forEach((_, i) => {
     // every pipe is drained at once: ffmpeg interleaves its outputs and would block on a full one
-    const out = child.stdio[3 + i] as Readable;
+    const out = ff.child.stdio[3 + i] as Readable;
     out.on('error', () => {}); // a broken pipe shows in the exit status
     out.on('data', (d: Buffer) => {
       held += d.length;
-      if (held > opts.maxOutputBytes) kill('limit');
+      if (held > opts.maxOutputBytes) ff.kill('limit');
       else chunks[i].push(d);
     });
   });
-  const timer = setTimeout(() => kill('timeout'), opts.timeoutMs);
-  const outcome = await new Promise<{ code: number | null; error?: Error }>((resolve) => {
-    child.on('error', (error) => resolve({ code: null, error }));
-    child.on('close', (code) => resolve({ code }));
-  });
-  clearTimeout(timer);
-  if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  const outcome = await ff.exit;
+  ff.dispose();
+  const { stderr } = ff;
   if (outcome.error) return { ok: false, reason: `cannot run ffmpeg: ${outcome.error.message}` };
-  if (stop === 'limit') return { ok: false, reason: `more than ${opts.maxOutputBytes} bytes of decoded audio`, overLimit: true };
-  if (stop === 'timeout') return { ok: false, reason: `took longer than ${opts.timeoutMs / 1000} s` };
+  if (ff.stopped === 'limit') return { ok: false, reason: `more than ${opts.maxOutputBytes} bytes of decoded audio`, overLimit: true };
+  if (ff.stopped === 'timeout') return { ok: false, reason: `took longer than ${opts.timeoutMs / 1000} s` };
   if (outcome.code !== 0 || stderr.trim()) return { ok: false, reason: firstLine(stderr) || `ffmpeg exited with code ${outcome.code}`, culprit: culpritOf(stderr, paths) };
   const pcm: Float32Array[] = [];
   for (const [i, parts] of chunks.entries()) {

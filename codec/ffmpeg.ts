@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { CodecError } from './errors.js';
@@ -79,6 +79,42 @@ export function ffmpegOutputArgs(input: number, sampleRate: number, target: stri
 }
 
 /**
+ * A running ffmpeg child (no shell): the start of its stderr kept for the error
+ * message, killed on timeout or on demand (`stopped` says why), `exit` settled
+ * once it is gone. `dispose()` stops the timer and kills it if still running.
+ * Spawning may throw (e.g. too many open files); a missing binary shows in `exit`.
+ */
+export class FfmpegProcess<Why extends string> {
+  readonly child: ChildProcess;
+  readonly exit: Promise<{ code: number | null; error?: Error }>;
+  stderr = '';
+  stopped: Why | 'timeout' | undefined;
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(args: string[], stdio: StdioOptions, timeoutMs: number) {
+    this.child = spawn('ffmpeg', args, { stdio, env: ffmpegEnv() });
+    this.child.stderr!.on('data', (d: Buffer) => {
+      if (this.stderr.length < 4000) this.stderr += d.toString();
+    });
+    this.exit = new Promise((resolve) => {
+      this.child.on('error', (error) => resolve({ code: null, error }));
+      this.child.on('close', (code) => resolve({ code }));
+    });
+    this.timer = setTimeout(() => this.kill('timeout'), timeoutMs);
+  }
+
+  kill(why: Why | 'timeout'): void {
+    this.stopped ??= why;
+    this.child.kill('SIGKILL');
+  }
+
+  dispose(): void {
+    clearTimeout(this.timer);
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
+  }
+}
+
+/**
  * Decodes any audio ffmpeg reads to mono float32 at `sampleRate`, streamed.
  * The child is spawned directly (no shell) and judged by its exit status;
  * breaking out of the loop, an abort or the timeout kill it. (fluent-ffmpeg,
@@ -88,51 +124,33 @@ export function ffmpegOutputArgs(input: number, sampleRate: number, target: stri
 export async function* ffmpegDecode(source: AudioSource, opts: FfmpegDecodeOptions): AsyncGenerator<Float32Array> {
   if ('path' in source && source.path.includes('\0')) throw new CodecError('invalid_argument', 'path contains a NUL byte');
   const viaPipe = 'stream' in source;
-  const child = spawn('ffmpeg', ffmpegDecodeArgs(source, opts.sampleRate), { stdio: [viaPipe ? 'pipe' : 'ignore', 'pipe', 'pipe'], env: ffmpegEnv() });
-  let stderr = '';
-  child.stderr!.on('data', (d: Buffer) => {
-    if (stderr.length < 4000) stderr += d.toString();
-  });
-  let spawnError: Error | undefined;
-  const exited = new Promise<number | null>((resolve) => {
-    child.on('error', (e) => {
-      spawnError = e;
-      resolve(null);
-    });
-    child.on('close', (code) => resolve(code));
-  });
-  if (viaPipe && child.stdin) {
+  const timeoutMs = opts.timeoutMs ?? 600_000;
+  const ff = new FfmpegProcess<'aborted'>(ffmpegDecodeArgs(source, opts.sampleRate), [viaPipe ? 'pipe' : 'ignore', 'pipe', 'pipe'], timeoutMs);
+  if (viaPipe && ff.child.stdin) {
     // ffmpeg may stop reading early (an error, or all it needs): a broken pipe there is not our failure
-    pipeline(source.stream, child.stdin).catch(() => {});
+    pipeline(source.stream, ff.child.stdin).catch(() => {});
   }
-  let stop: 'timeout' | 'aborted' | undefined;
-  const kill = (why: 'timeout' | 'aborted') => {
-    stop ??= why;
-    child.kill('SIGKILL');
-  };
-  const timer = setTimeout(() => kill('timeout'), opts.timeoutMs ?? 600_000);
-  const onAbort = () => kill('aborted');
+  const onAbort = () => ff.kill('aborted');
   opts.signal?.addEventListener('abort', onAbort, { once: true });
   if (opts.signal?.aborted) onAbort();
   const asm = new FrameAssembler(4);
   let produced = false;
   try {
-    for await (const chunk of child.stdout!) {
+    for await (const chunk of ff.child.stdout!) {
       const whole = asm.push(chunk as Buffer);
       if (whole.length) {
         produced = true;
         yield toMonoFloat(whole, 'f32le', 1);
       }
     }
-    const code = await exited;
-    if (stop === 'aborted') throw new CodecError('aborted', 'decoding aborted');
-    if (stop === 'timeout') throw new CodecError('timeout', `ffmpeg took longer than ${(opts.timeoutMs ?? 600_000) / 1000} s`);
-    if (spawnError) throw new CodecError('undecodable_audio', `cannot run ffmpeg: ${spawnError.message}`);
-    if (code !== 0 || !produced) throw describe(stderr, produced);
+    const { code, error } = await ff.exit;
+    if (ff.stopped === 'aborted') throw new CodecError('aborted', 'decoding aborted');
+    if (ff.stopped === 'timeout') throw new CodecError('timeout', `ffmpeg took longer than ${timeoutMs / 1000} s`);
+    if (error) throw new CodecError('undecodable_audio', `cannot run ffmpeg: ${error.message}`);
+    if (code !== 0 || !produced) throw describe(ff.stderr, produced);
   } finally {
-    clearTimeout(timer);
     opts.signal?.removeEventListener('abort', onAbort);
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL'); // caller stopped early, or failed
+    ff.dispose(); // the caller stopped early, or it failed
     if (viaPipe) source.stream.destroy();
   }
 }

@@ -86,12 +86,13 @@ describe('ffmpegDecodeGroup: several files in one ffmpeg process', () => {
     expect(missing).toMatchObject({ ok: false, culprit: 1 });
   });
 
-  it('stops at its output limit and at its timeout', async () => {
+  it('stops at its output limit and at its timeout (a file alone too)', async () => {
     const big = await ffmpegDecodeGroup([{ path: files.mp3 }, { path: files.flac }], { sampleRate: RATE, timeoutMs: 30_000, maxOutputBytes: 20_000 });
     expect(big).toMatchObject({ ok: false, overLimit: true });
     const slow = await ffmpegDecodeGroup([{ path: files.mp3 }, { path: files.flac }], { sampleRate: RATE, timeoutMs: 1, maxOutputBytes: 1 << 26 });
     expect(slow).toMatchObject({ ok: false });
     expect(slow.ok ? '' : slow.reason).toMatch(/longer than/);
+    await expect(collect(ffmpegDecode({ path: files.mp3 }, { sampleRate: RATE, timeoutMs: 1 }))).rejects.toMatchObject({ code: 'timeout' });
   });
 });
 
