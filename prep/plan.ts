@@ -40,11 +40,12 @@ export interface JobSizing {
 }
 
 /**
- * How prep turns files into model-rate PCM. Part of the plan id, so a run whose decoding changed
- * (here: WAV at other rates resampled by ffmpeg's soxr, not libsamplerate) never resumes into an
- * output written by an earlier version: tokens could differ at near-ties.
+ * How prep turns files into model-rate PCM and cuts it into encoder windows. Part of the plan id,
+ * so a run whose recipe changed (WAV at other rates resampled by ffmpeg's soxr, not libsamplerate;
+ * final windows holding only their context) never resumes into an output written by
+ * an earlier version: float rounding differs with window lengths, so tokens could differ at near-ties.
  */
-const AUDIO_DECODING = 'wav-native+ffmpeg-soxr/2';
+const AUDIO_DECODING = 'wav-native+ffmpeg-soxr/2;windows-tight-final/1';
 
 export function modelSettings(m: ModelManifest): PrepSettings['model'] {
   return {
