@@ -45,7 +45,7 @@ export interface JobSizing {
  * final windows holding only their context) never resumes into an output written by
  * an earlier version: float rounding differs with window lengths, so tokens could differ at near-ties.
  */
-const AUDIO_DECODING = 'wav-native+ffmpeg-soxr/2;windows-tight-final/1';
+const PREP_RECIPE = 'wav-native+ffmpeg-soxr/2;windows-tight-final/1';
 
 export function modelSettings(m: ModelManifest): PrepSettings['model'] {
   return {
@@ -81,7 +81,7 @@ export function makePlan(input: string, listing: Listing, settings: PrepSettings
   }
   if (cur.length) jobItems.push(cur);
   const jobs = jobItems.map((items) => ({ items: items.length, bytes: items.reduce((s, i) => s + i.bytes, 0) }));
-  const h = createHash('sha256').update(JSON.stringify({ input, settings, decoding: AUDIO_DECODING, failures: listing.failures }));
+  const h = createHash('sha256').update(JSON.stringify({ input, settings, recipe: PREP_RECIPE, failures: listing.failures }));
   for (const items of jobItems) h.update(jobFileText(items));
   const header: PlanHeader = { format: 'tokstream-prep-plan/1', planId: h.digest('hex').slice(0, 16), input, settings, jobs, listingFailures: listing.failures };
   return { header, jobItems };
