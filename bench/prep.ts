@@ -12,18 +12,16 @@
  * that comes and goes on a shared machine moves both sides of a ratio alike.
  *   npm run bench:prep [-- --files 300 --workers 1,2 --threads N --repeat 3 --provider cpu]
  */
-import { execFile } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { promisify } from 'node:util';
 import { openPcm } from '../prep/decode-ahead.js';
 import { encodeWhole } from '../prep/item.js';
 import { runLocal, startPool } from '../prep/local.js';
 import { execOptions, num, parseArgs, planOptions } from '../prep/options.js';
 import { modelSettings } from '../prep/plan.js';
+import { childCpuSeconds, makeCorpus } from './prep-corpus.js';
 
-const run = promisify(execFile);
 const argv = parseArgs(process.argv.slice(2), { files: 'value', workers: 'value', threads: 'value', repeat: 'value', provider: 'value', 'models-dir': 'value', model: 'value', keep: 'flag' });
 const nFiles = Number(argv.get('files') ?? 300);
 const workerCounts = String(argv.get('workers') ?? '1,2').split(',').map(Number);
@@ -35,48 +33,16 @@ const modelsDir = resolve(String(argv.get('models-dir') ?? 'models'));
 const modelName = String(argv.get('model') ?? 'default');
 const cores = availableParallelism();
 
-const SENTENCES = [
-  'The quick brown fox jumps over the lazy dog',
-  'A journey of a thousand miles begins with a single step',
-  'She sells sea shells by the sea shore while the sun goes down',
-  'Tokens are small integers that stand for short pieces of sound',
-  'Every corpus needs careful preparation before training starts',
-];
-
-/** Short spoken files: espeak-ng WAV (22.05 kHz), every third converted to MP3 / FLAC / 24 kHz WAV. */
-async function makeCorpus(dir: string): Promise<void> {
-  const formats = ['wav', 'mp3', 'wav', 'flac', 'wav', 'wav24'];
-  const one = async (i: number) => {
-    const sub = join(dir, `spk${i % 10}`);
-    mkdirSync(sub, { recursive: true });
-    const raw = join(sub, `utt${String(i).padStart(4, '0')}.wav`);
-    await run('espeak-ng', ['-s', String(140 + (i % 7) * 15), '-w', raw, `${SENTENCES[i % SENTENCES.length]}, item ${i}.`]);
-    const fmt = formats[i % formats.length];
-    if (fmt === 'wav') return;
-    const args = { mp3: ['-c:a', 'libmp3lame', '-b:a', '64k'], flac: ['-c:a', 'flac'], wav24: ['-ar', '24000'] }[fmt]!;
-    await run('ffmpeg', ['-nostdin', '-v', 'error', '-y', '-i', raw, ...args, raw.replace(/\.wav$/, fmt === 'wav24' ? '.24k.wav' : `.${fmt}`)]);
-    rmSync(raw);
-  };
-  for (let i = 0; i < nFiles; i += cores * 2) await Promise.all(Array.from({ length: Math.min(cores * 2, nFiles - i) }, (_, k) => one(i + k)));
-}
-
-/** CPU seconds of this process (all threads) plus its finished children (ffmpeg), from /proc where present. */
+/** CPU seconds of this process (all threads) plus its finished children (ffmpeg). */
 function cpuSeconds(): number {
   const own = process.cpuUsage();
-  let children = 0;
-  try {
-    const fields = readFileSync('/proc/self/stat', 'utf8').split(') ')[1].split(' ');
-    children = (Number(fields[13]) + Number(fields[14])) / 100; // cutime + cstime, in clock ticks (USER_HZ = 100)
-  } catch {
-    // not Linux: children are left out
-  }
-  return (own.user + own.system) / 1e6 + children;
+  return (own.user + own.system) / 1e6 + childCpuSeconds();
 }
 
 const work = mkdtempSync(join(tmpdir(), 'tokstream-bench-prep-'));
 const corpus = join(work, 'corpus');
 let t0 = performance.now();
-await makeCorpus(corpus);
+await makeCorpus(corpus, nFiles);
 console.log(`corpus: ${nFiles} files generated in ${((performance.now() - t0) / 1000).toFixed(1)} s; ${cores} cores, load average ${loadavg()[0].toFixed(1)}`);
 
 const common = ['--input', corpus, '--models-dir', modelsDir, '--model', modelName, '--provider', provider, '--quiet'];
