@@ -64,18 +64,13 @@ def code_all(clips, model_dir, work_dir, rate, frame_rate, bits_per_code):
     started = time.time()
     base_dir = os.path.join(work_dir, "baselines")
     os.makedirs(base_dir, exist_ok=True)
-    for bitrate in baselines.OPUS_BITRATES:
-        system = systems[f"opus-{bitrate}"] = {"kind": "opus", "label": f"Opus {bitrate // 1000} kbps",
-                                               "nominal_bps": bitrate, "decoded": {}, "bits": 0.0}
+    runs = [("opus", b, f"Opus {b // 1000} kbps", baselines.opus_round_trip) for b in baselines.OPUS_BITRATES]
+    runs += [("codec2", m, f"Codec2 {m}", baselines.codec2_round_trip) for m in baselines.CODEC2_MODES]
+    for kind, setting, label, round_trip in runs:
+        system = systems[f"{kind}-{setting}"] = {"kind": kind, "label": label, "nominal_bps": setting,
+                                                 "decoded": {}, "bits": 0.0}
         for clip in clips:
-            audio, bits = baselines.opus_round_trip(clip.audio, rate, bitrate, base_dir, clip.name)
-            system["decoded"][clip.name] = audio
-            system["bits"] += bits
-    for mode in baselines.CODEC2_MODES:
-        system = systems[f"codec2-{mode}"] = {"kind": "codec2", "label": f"Codec2 {mode}",
-                                              "nominal_bps": mode, "decoded": {}, "bits": 0.0}
-        for clip in clips:
-            audio, bits = baselines.codec2_round_trip(clip.audio, rate, mode, base_dir, clip.name)
+            audio, bits = round_trip(clip.audio, rate, setting, base_dir, clip.name)
             system["decoded"][clip.name] = audio
             system["bits"] += bits
     _stage("Opus and Codec2", started)
