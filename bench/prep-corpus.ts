@@ -4,6 +4,8 @@ import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { concat } from '../codec/resample.js';
+import { openPcm } from '../prep/decode-ahead.js';
 
 const run = promisify(execFile);
 
@@ -41,4 +43,15 @@ export function childCpuSeconds(): number {
   } catch {
     return 0;
   }
+}
+
+/** Every file decoded as prep decodes it alone, to mono float32 at `rate`, in memory. */
+export async function decodeAll(paths: string[], rate: number): Promise<Float32Array[]> {
+  const out: Float32Array[] = [];
+  for (const path of paths) {
+    const parts: Float32Array[] = [];
+    for await (const p of await openPcm(path, rate, 60_000)) parts.push(p);
+    out.push(concat(parts));
+  }
+  return out;
 }

@@ -14,14 +14,13 @@ import { join } from 'node:path';
 import { CodecModel } from '../codec/model.js';
 import { StreamEncoder } from '../codec/stream-encoder.js';
 import { ffmpegDecodeGroup } from '../codec/ffmpeg-group.js';
-import { openPcm } from '../prep/decode-ahead.js';
 import { EncoderPool } from '../prep/encoder-pool.js';
 import { listInput } from '../prep/inputs.js';
 import { encodeWhole } from '../prep/item.js';
 import { runLocal, startPool } from '../prep/local.js';
 import { execOptions, parseArgs, planOptions } from '../prep/options.js';
 import { modelSettings } from '../prep/plan.js';
-import { childCpuSeconds, makeCorpus } from './prep-corpus.js';
+import { childCpuSeconds, decodeAll, makeCorpus } from './prep-corpus.js';
 
 const argv = parseArgs(process.argv.slice(2), { files: 'value', chunks: 'value' });
 const nFiles = Number(argv.get('files') ?? 150);
@@ -39,14 +38,8 @@ await makeCorpus(corpus, nFiles);
 const listing = await listInput(corpus);
 const model = await CodecModel.load(modelDir, { intraOpThreads: 1, interOpThreads: 1, log: () => {} }, 'encoder');
 const m = model.manifest;
-const signals: Float32Array[] = [];
-for (const item of listing.items) {
-  const parts: Float32Array[] = [];
-  for await (const p of await openPcm(item.path, m.sampleRate, 60_000)) parts.push(p);
-  const pcm = new Float32Array(parts.reduce((s, p) => s + p.length, 0));
-  parts.reduce((o, p) => (pcm.set(p, o), o + p.length), 0);
-  signals.push(pcm);
-}
+const paths = listing.items.map((i) => i.path);
+const signals = await decodeAll(paths, m.sampleRate);
 const audioSamples = signals.reduce((s, x) => s + x.length, 0);
 console.log(`${nFiles} files, ${(audioSamples / m.sampleRate / 3600).toFixed(3)} h (mean ${(audioSamples / m.sampleRate / nFiles).toFixed(2)} s); load average ${loadavg()[0].toFixed(1)}\n`);
 
@@ -83,9 +76,7 @@ for (const parts of ['encoder', 'all'] as const) {
 }
 
 // decoding: the same files in one ffmpeg per format, block writes vs a write per frame
-const files = (dir: string): string[] => readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? files(join(dir, e.name)) : [join(dir, e.name)]));
-const all = files(corpus).sort();
-const byFormat = { '22.05 kHz WAV': all.filter((f) => /utt\d+\.wav$/.test(f)), MP3: all.filter((f) => f.endsWith('.mp3')), FLAC: all.filter((f) => f.endsWith('.flac')) };
+const byFormat = { '22.05 kHz WAV': paths.filter((f) => /utt\d+\.wav$/.test(f)), MP3: paths.filter((f) => f.endsWith('.mp3')), FLAC: paths.filter((f) => f.endsWith('.flac')) };
 for (const [format, paths] of Object.entries(byFormat)) {
   const group = paths.slice(0, 64).map((path) => ({ path, pcmWav: format.includes('WAV') }));
   const row: string[] = [];

@@ -15,12 +15,11 @@
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { openPcm } from '../prep/decode-ahead.js';
 import { encodeWhole } from '../prep/item.js';
 import { runLocal, startPool } from '../prep/local.js';
 import { execOptions, num, parseArgs, planOptions } from '../prep/options.js';
 import { modelSettings } from '../prep/plan.js';
-import { childCpuSeconds, makeCorpus } from './prep-corpus.js';
+import { childCpuSeconds, decodeAll, makeCorpus } from './prep-corpus.js';
 
 const argv = parseArgs(process.argv.slice(2), { files: 'value', workers: 'value', threads: 'value', repeat: 'value', provider: 'value', 'models-dir': 'value', model: 'value', keep: 'flag' });
 const nFiles = Number(argv.get('files') ?? 300);
@@ -55,14 +54,7 @@ const { listInput } = await import('../prep/inputs.js');
 const { readManifest } = await import('../codec/manifest.js');
 const manifest = await readManifest(plan.modelDir);
 const listing = await listInput(corpus);
-const signals: Float32Array[] = [];
-for (const item of listing.items) {
-  const parts: Float32Array[] = [];
-  for await (const p of await openPcm(item.path, manifest.sampleRate, 60_000)) parts.push(p);
-  const pcm = new Float32Array(parts.reduce((s, p) => s + p.length, 0));
-  parts.reduce((o, p) => (pcm.set(p, o), o + p.length), 0);
-  signals.push(pcm);
-}
+const signals = await decodeAll(listing.items.map((i) => i.path), manifest.sampleRate);
 const audioSec = signals.reduce((s, x) => s + x.length, 0) / manifest.sampleRate;
 const { encodeWav } = await import('../codec/wav.js');
 const { writeFileSync } = await import('node:fs');
