@@ -1,5 +1,6 @@
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { CodecError } from './errors.js';
 import { CodecModel } from './model.js';
 import type { RuntimeOptions } from './runtime.js';
 
@@ -25,7 +26,7 @@ export async function discoverModels(root: string, opts: RuntimeOptions = {}): P
   try {
     entries = (await readdir(root)).sort();
   } catch (e) {
-    throw new Error(`models directory ${root}: ${(e as Error).message}`);
+    throw new CodecError('model_not_found', `cannot read the models folder ${root}: ${(e as Error).message}`);
   }
   for (const name of entries) {
     const dir = join(root, name);

@@ -1,4 +1,5 @@
 import { isCodecError } from '../codec/errors.js';
+import { packageModelsDir } from '../codec/models-dir.js';
 import { InputError } from './inputs.js';
 import { runLocal } from './local.js';
 import { mergeRun, type MergeReport } from './merge.js';
@@ -15,7 +16,7 @@ export const PREP_USAGE = `tokstream prep: audio corpus -> WebDataset tar shards
   tokstream prep merge   --out <dir> [--allow-partial]
 
 plan options (they decide the output bytes; a rerun with other values needs a fresh --out):
-  --model default  --models-dir models  --codebooks N (default: all)
+  --model default  --models-dir DIR (default: the package's models/)  --codebooks N (default: all)
   --vad  [--vad-threshold-db -40 --vad-min-sec 1 --vad-max-sec 20 --vad-min-silence-sec 0.3 --vad-pad-sec 0.1]
   --shard-bytes 256M  --job-items 2000  --job-bytes 1G  --chunk-frames 250  --max-item-sec 14400
 speed options (never change the output):
@@ -51,7 +52,7 @@ export async function runPrep(argv: string[]): Promise<number> {
           {
             redis: str(raw, 'redis'),
             queue: str(raw, 'queue', 'tokstream-prep'),
-            modelsDir: str(raw, 'models-dir', 'models'),
+            modelsDir: str(raw, 'models-dir', packageModelsDir()),
             exec: execOptions(raw),
             concurrency: num(raw, 'concurrency', 2, { min: 1, max: 256, int: true }),
             lockMs,

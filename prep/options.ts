@@ -1,6 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import type { ProviderChoice } from '../codec/runtime.js';
+import { packageModelsDir } from '../codec/models-dir.js';
 import { DEFAULT_DECODE_GROUP, type DecodeGroupLimits } from './decode-ahead.js';
 import type { JobSizing } from './plan.js';
 import { DEFAULT_VAD, type VadOptions } from './vad.js';
@@ -130,7 +131,7 @@ export function planOptions(raw: Raw): PlanOptions {
 }
 
 export function modelDir(raw: Raw, name?: string): string {
-  return resolve(str(raw, 'models-dir', 'models'), name ?? str(raw, 'model', 'default'));
+  return resolve(str(raw, 'models-dir', packageModelsDir()), name ?? str(raw, 'model', 'default'));
 }
 
 export interface ExecOptions {

@@ -1,6 +1,5 @@
-import { createReadStream, createWriteStream } from 'node:fs';
-import { rename, rm } from 'node:fs/promises';
-import { once } from 'node:events';
+import { createReadStream } from 'node:fs';
+import { open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { extname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import {
@@ -14,7 +13,8 @@ import {
   type RuntimeOptions,
 } from '../codec/index.js';
 import { OUTPUT_FORMATS, encodeAudioStream, type OutputFormat } from '../codec/audio-output.js';
-import { TokFormatError, TokWriter, assertTokMatchesModel, openTok, readTokStream, type TokHeader } from '../codec/tokfile.js';
+import { packageModelsDir } from '../codec/models-dir.js';
+import { TokFormatError, TokWriter, assertTokMatchesModel, openTok, readTokStream, verifyTok, type TokFormatErrorCode, type TokHeader } from '../codec/tokfile.js';
 import type { TokenBlock } from '../codec/types.js';
 import { Progress } from './progress.js';
 
@@ -23,18 +23,18 @@ const USAGE = `tokstream — audio <-> codec tokens
 Usage:
   tokstream encode <audio> -o <out.tok> [--model M] [--codebooks N]
   tokstream decode <in.tok> -o <out.wav|.flac|.ogg|.mp3> [--model M]
-  tokstream info <in.tok> [--json]
+  tokstream info <in.tok> [--json] [--fast]   (--fast: header and index only, chunks not checked)
   tokstream models [--json]
   tokstream serve [server options; tokstream serve --help]
   tokstream prep <enqueue|worker|merge|run> ... (tokstream prep --help)
 
 Common options:
-  --models-dir DIR   model folders (default: ./models, or $TOKSTREAM_MODELS_DIR)
+  --models-dir DIR   model folders (default: $TOKSTREAM_MODELS_DIR, else the package's own models/)
   --provider P       cpu | cuda | auto (default cpu; auto falls back to CPU with a warning)
   --threads N        ONNX intra-op threads (default: all cores)
 `;
 
-/** Exit codes: 0 ok, 1 unexpected, 2 usage, 3 bad input, 4 model problem. */
+/** Exit codes (README): 0 ok, 1 unexpected (a bug), 2 usage, 3 bad input, 4 model missing or broken. */
 const EXIT = { ok: 0, internal: 1, usage: 2, input: 3, model: 4 } as const;
 
 export async function main(argv: string[]): Promise<number> {
@@ -74,7 +74,7 @@ export async function main(argv: string[]): Promise<number> {
 
 function reportError(e: unknown): number {
   if (e instanceof UsageError) {
-    console.error(`tokstream: ${e.message}\n\n${USAGE}`);
+    console.error(`tokstream: ${e.message} (tokstream --help for usage)`);
     return EXIT.usage;
   }
   if (e instanceof TokFormatError) {
@@ -116,18 +116,23 @@ function runtimeOptions(values: Record<string, unknown>): RuntimeOptions {
 }
 
 export function modelsDir(values: Record<string, unknown>): string {
-  return resolve((values['models-dir'] as string | undefined) ?? process.env.TOKSTREAM_MODELS_DIR ?? 'models');
+  return resolve((values['models-dir'] as string | undefined) ?? process.env.TOKSTREAM_MODELS_DIR ?? packageModelsDir());
 }
 
-/** Loads the models folder and picks one model (default: "default", or the only one). */
+/** Loads the models folder and picks one model (default: "default", or the first that loads). */
 async function loadModel(values: Record<string, unknown>, wanted?: string): Promise<CodecModel> {
-  const registry = await discoverModels(modelsDir(values), runtimeOptions(values));
-  const name = wanted ?? (values.model as string | undefined) ?? (registry.models.has('default') ? 'default' : [...registry.models.keys()][0]);
-  const model = name === undefined ? undefined : registry.models.get(name);
-  for (const [n, m] of registry.models) if (m !== model) await m.release();
+  const dir = modelsDir(values);
+  const registry = await discoverModels(dir, runtimeOptions(values));
+  const loaded = [...registry.models.keys()];
+  const name = wanted ?? (values.model as string | undefined) ?? (registry.models.has('default') || loaded.length === 0 ? 'default' : loaded[0]);
+  const model = registry.models.get(name);
+  for (const m of registry.models.values()) if (m !== model) await m.release();
   if (!model) {
+    // the real reason: the folder of that name failed to load (which file, which provider), or there is none
     const broken = registry.broken.find((b) => b.dir.endsWith(`/${name}`));
-    throw new CodecError(broken ? 'model_broken' : 'model_not_found', broken ? broken.error : `no model "${name}" in ${modelsDir(values)} (have: ${[...registry.models.keys()].join(', ') || 'none'})`);
+    if (broken) throw new CodecError('model_broken', `model folder ${broken.dir}: ${broken.error}`);
+    const others = registry.broken.map((b) => ` broken: ${b.dir}: ${b.error};`).join('');
+    throw new CodecError('model_not_found', `no model "${name}" in ${dir} (loaded: ${loaded.join(', ') || 'none'};${others || ' no other model folders'})`);
   }
   if (model.provider !== 'cpu' || model.fallbackReason) console.error(`tokstream: model ${model.name} on ${model.provider.toUpperCase()}${model.fallbackReason ? ` (${model.fallbackReason})` : ''}`);
   return model;
@@ -138,24 +143,77 @@ function positional(p: string[], n: number, what: string): string {
   return p[0];
 }
 
-/** Writes to `path` through a temporary file renamed at the end: no half-written output on failure. */
-async function atomicOutput<T>(path: string, body: (write: (b: Uint8Array) => Promise<void>) => Promise<T>): Promise<T> {
+/** A file that must exist and be a regular file (decode and info inputs). */
+async function inputFile(path: string): Promise<string> {
+  const st = await stat(path).catch((e: Error) => {
+    throw new CodecError('invalid_argument', `cannot read ${path}: ${e.message}`);
+  });
+  if (!st.isFile()) throw new CodecError('invalid_argument', `${path} is not a regular file`);
+  return path;
+}
+
+/** An output written through a temporary file renamed at the end: no half-written output on failure. */
+interface Output {
+  write(bytes: Uint8Array): Promise<void>;
+  commit(): Promise<void>;
+  discard(): Promise<void>;
+}
+
+/** Opens the output before any work is done, so a path that cannot be written fails at once (usage error). */
+async function openOutput(path: string): Promise<Output> {
+  const existing = await stat(path).catch(() => null);
+  if (existing?.isDirectory()) throw new UsageError(`-o ${path} is a folder; give a file name`);
   const tmp = `${path}.partial-${process.pid}`;
-  const out = createWriteStream(tmp);
-  const write = async (b: Uint8Array) => {
-    if (!out.write(b)) await once(out, 'drain');
-  };
+  let fh: FileHandle;
   try {
-    const result = await body(write);
-    out.end();
-    await once(out, 'finish');
-    await rename(tmp, path);
+    fh = await open(tmp, 'w');
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    const why = err.code === 'ENOENT' ? 'its folder does not exist' : err.code === 'EACCES' || err.code === 'EPERM' ? 'permission denied' : err.message;
+    throw new UsageError(`cannot write -o ${path}: ${why}`);
+  }
+  let closed = false;
+  const close = async () => {
+    if (!closed) await fh.close();
+    closed = true;
+  };
+  return {
+    async write(bytes) {
+      for (let off = 0; off < bytes.length; ) off += (await fh.write(bytes, off, bytes.length - off)).bytesWritten;
+    },
+    async commit() {
+      await close();
+      await rename(tmp, path);
+    },
+    async discard() {
+      await close().catch(() => {});
+      await rm(tmp, { force: true });
+    },
+  };
+}
+
+/** Runs `body` with the output open; commits on success, removes the partial file on any failure. */
+async function withOutput<T>(path: string, body: (out: Output) => Promise<T>): Promise<T> {
+  const out = await openOutput(path);
+  try {
+    const result = await body(out);
+    await out.commit();
     return result;
   } catch (e) {
-    out.destroy();
-    await rm(tmp, { force: true });
+    await out.discard();
     throw e;
   }
+}
+
+/** --codebooks: an integer 1..the model's count, else a usage error naming the range. */
+function codebooksOption(raw: string | undefined, model: CodecModel): number {
+  const max = model.manifest.numCodebooks;
+  if (raw === undefined) return max;
+  const n = Number(raw);
+  if (!/^\d+$/.test(raw.trim()) || !Number.isInteger(n) || n < 1 || n > max) {
+    throw new UsageError(`--codebooks must be an integer from 1 to ${max} for model "${model.name}", got "${raw}"`);
+  }
+  return n;
 }
 
 async function encodeCommand(args: string[]): Promise<number> {
@@ -163,40 +221,43 @@ async function encodeCommand(args: string[]): Promise<number> {
   if (values.help) return help();
   const input = positional(positionals, 1, 'one input audio file');
   if (!values.output) throw new UsageError('missing -o <out.tok>');
-  const model = await loadModel(values);
-  const m = model.manifest;
-  const codebooks = model.checkCodebooks(values.codebooks === undefined ? undefined : Number(values.codebooks));
-  const audio = await openAudio({ path: input }, { sampleRate: m.sampleRate });
-  const progress = new Progress('encode', audio.durationSec);
-  let samples = 0;
-  async function* counted() {
-    for await (const chunk of audio.pcm) {
-      samples += chunk.length;
-      progress.update(samples / m.sampleRate);
-      yield chunk;
+  const output = values.output;
+  return withOutput(output, async (out) => {
+    const model = await loadModel(values);
+    try {
+      const m = model.manifest;
+      const codebooks = codebooksOption(values.codebooks, model);
+      const audio = await openAudio({ path: input }, { sampleRate: m.sampleRate });
+      const progress = new Progress('encode', audio.durationSec);
+      let samples = 0;
+      async function* counted() {
+        for await (const chunk of audio.pcm) {
+          samples += chunk.length;
+          progress.update(samples / m.sampleRate);
+          yield chunk;
+        }
+      }
+      const writer = new TokWriter(
+        {
+          modelName: m.name,
+          modelSha256: model.hash,
+          sampleRate: m.sampleRate,
+          hopLength: m.hopLength,
+          numCodebooks: codebooks,
+          codebookSize: m.codebookSize,
+          originalSampleRate: audio.sourceRate ?? m.sampleRate,
+        },
+        (b) => out.write(b),
+      );
+      for await (const block of model.encodeStream(counted(), { codebooks })) await writer.write(block);
+      await writer.finish({ originalLength: audio.sourceSamples() });
+      progress.done();
+      console.error(`encoded ${(samples / m.sampleRate).toFixed(2)} s -> ${writer.totalFrames} frames x ${codebooks} codebooks (${(bitrate(m, codebooks) / 1000).toFixed(2)} kbps) -> ${output}`);
+      return EXIT.ok;
+    } finally {
+      await model.release();
     }
-  }
-  const frames = await atomicOutput(values.output, async (write) => {
-    const writer = new TokWriter(
-      {
-        modelName: m.name,
-        modelSha256: model.hash,
-        sampleRate: m.sampleRate,
-        hopLength: m.hopLength,
-        numCodebooks: codebooks,
-        codebookSize: m.codebookSize,
-        originalSampleRate: audio.sourceRate ?? m.sampleRate,
-      },
-      write,
-    );
-    for await (const block of model.encodeStream(counted(), { codebooks })) await writer.write(block);
-    await writer.finish({ originalLength: audio.sourceSamples() });
-    return writer.totalFrames;
   });
-  progress.done();
-  await model.release();
-  console.error(`encoded ${(samples / m.sampleRate).toFixed(2)} s -> ${frames} frames x ${codebooks} codebooks (${(bitrate(m, codebooks) / 1000).toFixed(2)} kbps) -> ${values.output}`);
-  return EXIT.ok;
 }
 
 async function decodeCommand(args: string[]): Promise<number> {
@@ -204,35 +265,38 @@ async function decodeCommand(args: string[]): Promise<number> {
   if (values.help) return help();
   const input = positional(positionals, 1, 'one input .tok file');
   if (!values.output) throw new UsageError('missing -o <out.wav>');
-  const format = (values.format ?? extname(values.output).slice(1).toLowerCase()) as OutputFormat;
+  const output = values.output;
+  const format = (values.format ?? extname(output).slice(1).toLowerCase()) as OutputFormat;
   if (!OUTPUT_FORMATS.includes(format)) throw new UsageError(`output format "${format}" not one of ${OUTPUT_FORMATS.join(', ')}`);
-  // The footer says how long the original was, so the output can be trimmed to it while streaming.
-  const file = await openTok(input, { allowTruncated: false });
-  const { header } = file;
-  const total = file.originalLength === null ? undefined : Math.round((file.originalLength * header.sampleRate) / header.originalSampleRate);
-  await file.close();
-  const model = await loadModel(values, (values.model as string | undefined) ?? header.modelName);
-  assertTokMatchesModel(header, { name: model.name, sha256: model.hash, ...pick(model.manifest) });
-  const progress = new Progress('decode', total === undefined ? undefined : total / header.sampleRate);
-  let written = 0;
-  async function* blocks(): AsyncGenerator<TokenBlock> {
-    for await (const ev of readTokStream(createReadStream(input))) if (ev.type === 'tokens') yield ev.tokens;
-  }
-  async function* pcm(): AsyncGenerator<Float32Array> {
-    for await (let chunk of model.decodeStream(blocks())) {
-      if (total !== undefined) chunk = chunk.subarray(0, Math.max(0, total - written));
-      written += chunk.length;
-      progress.update(written / header.sampleRate);
-      if (chunk.length) yield chunk;
+  await inputFile(input);
+  return withOutput(output, async (out) => {
+    // every byte is checked before any decoding; the footer says how long the original was
+    const { header, originalLength } = await verifyTok(createReadStream(input));
+    const total = originalLength === null ? undefined : Math.round((originalLength * header.sampleRate) / header.originalSampleRate);
+    const model = await loadModel(values, (values.model as string | undefined) ?? header.modelName);
+    try {
+      assertTokMatchesModel(header, { name: model.name, sha256: model.hash, ...pick(model.manifest) });
+      const progress = new Progress('decode', total === undefined ? undefined : total / header.sampleRate);
+      let written = 0;
+      async function* blocks(): AsyncGenerator<TokenBlock> {
+        for await (const ev of readTokStream(createReadStream(input))) if (ev.type === 'tokens') yield ev.tokens;
+      }
+      async function* pcm(): AsyncGenerator<Float32Array> {
+        for await (let chunk of model.decodeStream(blocks())) {
+          if (total !== undefined) chunk = chunk.subarray(0, Math.max(0, total - written));
+          written += chunk.length;
+          progress.update(written / header.sampleRate);
+          if (chunk.length) yield chunk;
+        }
+      }
+      for await (const bytes of encodeAudioStream(pcm(), { format, sampleRate: header.sampleRate, totalSamples: total })) await out.write(bytes);
+      progress.done();
+      console.error(`decoded ${(written / header.sampleRate).toFixed(2)} s at ${header.sampleRate} Hz -> ${output}`);
+      return EXIT.ok;
+    } finally {
+      await model.release();
     }
-  }
-  await atomicOutput(values.output, async (write) => {
-    for await (const bytes of encodeAudioStream(pcm(), { format, sampleRate: header.sampleRate, totalSamples: total })) await write(bytes);
   });
-  progress.done();
-  await model.release();
-  console.error(`decoded ${(written / header.sampleRate).toFixed(2)} s at ${header.sampleRate} Hz -> ${values.output}`);
-  return EXIT.ok;
 }
 
 function pick(m: CodecModel['manifest']) {
@@ -240,13 +304,15 @@ function pick(m: CodecModel['manifest']) {
 }
 
 async function infoCommand(args: string[]): Promise<number> {
-  const { values, positionals } = parse(args, { json: { type: 'boolean' } });
+  const { values, positionals } = parse(args, { json: { type: 'boolean' }, fast: { type: 'boolean' } });
   if (values.help) return help();
-  const input = positional(positionals, 1, 'one input .tok file');
-  const file = await openTok(input, { allowTruncated: true });
+  const input = await inputFile(positional(positionals, 1, 'one input .tok file'));
+  const file = values.fast ? await headerAndIndex(input) : await verifyTok(createReadStream(input), { allowDamaged: true });
   const h: TokHeader = file.header;
+  const problem = file.problem ? { code: file.problem.code as TokFormatErrorCode, offset: file.problem.offset, message: file.problem.message } : undefined;
   const info = {
     file: input,
+    checked: values.fast ? 'header, index and footer (--fast: chunks not read)' : 'every byte',
     version: `${h.version.major}.${h.version.minor}`,
     model: h.modelName,
     modelSha256: h.modelSha256,
@@ -261,13 +327,25 @@ async function infoCommand(args: string[]): Promise<number> {
     originalSampleRate: h.originalSampleRate,
     originalLength: file.originalLength,
     complete: file.complete,
-    problem: file.problem?.message,
+    problem,
     metadata: h.metadata,
   };
-  await file.close();
   if (values.json) console.log(JSON.stringify(info, null, 2));
-  else for (const [k, v] of Object.entries(info)) if (v !== undefined) console.log(`${k.padEnd(19)} ${typeof v === 'object' ? JSON.stringify(v) : v}`);
+  else {
+    for (const [k, v] of Object.entries(info)) {
+      if (v === undefined) continue;
+      const text = k === 'problem' && problem ? problem.message : typeof v === 'object' ? JSON.stringify(v) : v;
+      console.log(`${k.padEnd(19)} ${text}`);
+    }
+  }
   return file.complete ? EXIT.ok : EXIT.input;
+}
+
+/** --fast: the header, the footer and the index, as a seeking reader sees them; chunks are not read. */
+async function headerAndIndex(input: string) {
+  const file = await openTok(input, { allowTruncated: true });
+  await file.close();
+  return file;
 }
 
 async function modelsCommand(args: string[]): Promise<number> {

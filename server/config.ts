@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { ProviderChoice } from '../codec/runtime.js';
+import { packageModelsDir } from '../codec/models-dir.js';
 import { roomKeyProblem } from './rooms/grants.js';
 
 /** Every limit and knob of the server; all explicit, all settable by flag or environment variable. */
@@ -66,7 +67,7 @@ export interface ServerConfig {
 export const DEFAULT_SERVER_CONFIG: ServerConfig = {
   host: '127.0.0.1',
   port: 8080,
-  modelsDir: 'models',
+  modelsDir: packageModelsDir(),
   defaultModel: undefined,
   provider: 'cpu',
   intraOpThreads: 0,

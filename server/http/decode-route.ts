@@ -1,8 +1,9 @@
 import type { FastifyInstance } from 'fastify';
 import { encodeAudioStream, OUTPUT_MEDIA_TYPES } from '../../codec/audio-output.js';
 import { CodecError } from '../../codec/errors.js';
-import { assertTokMatchesModel } from '../../codec/tokfile.js';
-import { decodeTokToPcm, openTokUpload } from './decode-job.js';
+import type { CodecModel } from '../../codec/model.js';
+import { assertTokMatchesModel, type TokHeader } from '../../codec/tokfile.js';
+import { decodeTokToPcm, receiveTok } from './decode-job.js';
 import { findModel, type RouteDeps } from './deps.js';
 import { chooseOutputFormat, type FormatParam } from './format.js';
 import { byteStream, JobContext, startStream } from './job-context.js';
@@ -22,16 +23,18 @@ export function registerDecodeRoute(app: FastifyInstance, deps: RouteDeps): void
       const job = new JobContext(reply, deps.slots);
       const upload = await openUpload(request, config.maxBodyBytes);
       const params = jobParams(request.query, upload.fields);
-      const tok = await openTokUpload(upload.bytes);
+      // the header is checked against the model as soon as it arrives, before the rest is read
+      const chosen: { target?: DecodeTarget } = {};
+      const tok = await receiveTok(upload.bytes, {
+        onHeader: (header) => (chosen.target = decodeTarget(deps, header, params)),
+        onChunk: (chunk) => {
+          if (chunk.firstFrame + chunk.numFrames > chosen.target!.maxFrames) {
+            throw new CodecError('limit_exceeded', `.tok holds more than the ${config.maxDurationSec} s limit`);
+          }
+        },
+      });
       job.onFinish(() => tok.events.return());
-      const { header } = tok;
-      const model = findModel(deps, params.model ?? header.modelName);
-      const m = model.manifest;
-      assertTokMatchesModel(header, { name: m.name, sha256: model.hash, sampleRate: m.sampleRate, hopLength: m.hopLength, codebookSize: m.codebookSize, numCodebooks: m.numCodebooks });
-      const codebooks = params.codebooks ?? header.numCodebooks;
-      if (codebooks > header.numCodebooks) {
-        throw new CodecError('model_mismatch', `codebooks=${codebooks} but the file holds ${header.numCodebooks}`);
-      }
+      const { model, codebooks } = chosen.target!;
       const pcm = await startStream(
         decodeTokToPcm({ manifest: model.manifest, batcher: deps.batcherFor(model), tok, codebooks, chunkFrames: config.chunkFrames, jobId: job.id, signal: job.signal }),
       );
@@ -52,4 +55,21 @@ export function registerDecodeRoute(app: FastifyInstance, deps: RouteDeps): void
         .send(byteStream(audio));
     },
   );
+}
+
+interface DecodeTarget {
+  model: CodecModel;
+  codebooks: number;
+  /** frames within maxDurationSec */
+  maxFrames: number;
+}
+
+/** The model a .tok header asks for (or the one named), checked against the file. */
+function decodeTarget(deps: RouteDeps, header: TokHeader, params: JobParams): DecodeTarget {
+  const model = findModel(deps, params.model ?? header.modelName);
+  const m = model.manifest;
+  assertTokMatchesModel(header, { name: m.name, sha256: model.hash, sampleRate: m.sampleRate, hopLength: m.hopLength, codebookSize: m.codebookSize, numCodebooks: m.numCodebooks });
+  const codebooks = params.codebooks ?? header.numCodebooks;
+  if (codebooks > header.numCodebooks) throw new CodecError('model_mismatch', `codebooks=${codebooks} but the file holds ${header.numCodebooks}`);
+  return { model, codebooks, maxFrames: Math.floor((deps.config.maxDurationSec * m.sampleRate) / m.hopLength) };
 }

@@ -1,6 +1,6 @@
 import type { FastifyRequest } from 'fastify';
 import type { MultipartFields } from '@fastify/multipart';
-import { Transform, type Readable } from 'node:stream';
+import { Readable, Transform } from 'node:stream';
 import { HttpApiError } from './errors.js';
 
 /** The bytes of an upload, as a stream, and whatever came with them. */
@@ -25,8 +25,9 @@ export async function openUpload(request: FastifyRequest, maxBytes: number): Pro
     if (!part) throw new HttpApiError(400, 'invalid_request', 'multipart body has no file part');
     return { bytes: limitBytes(part.file, maxBytes), fields: fieldValues(part.fields), mimetype: part.mimetype, filename: part.filename };
   }
-  const body = request.body as Readable | undefined;
-  if (!body || typeof body.pipe !== 'function') throw new HttpApiError(400, 'invalid_request', 'request has no body');
+  // an empty body is empty input: the route's reader gives it its typed error (invalid_audio, invalid_tok)
+  const body = (request.body as Readable | undefined) ?? Readable.from([]);
+  if (typeof body.pipe !== 'function') throw new HttpApiError(400, 'invalid_request', 'request body is not a byte stream');
   return { bytes: limitBytes(body, maxBytes), fields: {}, mimetype: request.headers['content-type'] };
 }
 
