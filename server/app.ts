@@ -59,7 +59,7 @@ export async function buildApp(config: ServerConfig): Promise<FastifyInstance> {
   const auth = new Authenticator(config);
   if (!auth.enabled) app.log.warn('authentication is OFF (--no-auth): any client may connect');
   const drain = new Drain(config.drainTimeoutMs);
-  const streams = registerStreamEndpoint(app, { config, batchers, defaultModel, metrics, log: app.log }, auth, drain);
+  const streams = registerStreamEndpoint(app, { config, batchers, defaultModel, metrics, log: app.log, drain }, auth);
   app.decorate('tokstream', { config, registry, batchers, defaultModel, metrics, auth, streams, drain });
 
   let closing = false;

@@ -25,9 +25,8 @@ export interface StreamEndpoint {
  * beyond `maxStreams`, without a valid key or from a foreign origin are accepted, told why with a
  * typed error and closed (browsers can read close codes, not handshake statuses).
  */
-export function registerStreamEndpoint(app: FastifyInstance, ctx: StreamContext, auth: Authenticator, drain: Drain): StreamEndpoint {
-  ctx = { ...ctx, drain };
-  const { config, metrics } = ctx;
+export function registerStreamEndpoint(app: FastifyInstance, ctx: StreamContext & { drain: Drain }, auth: Authenticator): StreamEndpoint {
+  const { config, metrics, drain } = ctx;
   const connections = new Set<StreamConnection>();
   const routes = new Map<string, UpgradeHandler>();
   let shuttingDown = false;
