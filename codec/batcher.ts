@@ -10,7 +10,7 @@
  *   // a StreamDecoder window -> its kept model-rate samples
  *   const pcm: Float32Array = await batcher.submitDecode(window, { priority: 'bulk', streamId, signal });
  *   batcher.dropStream(streamId);   // rejects (CodecError 'aborted') everything still queued for a stream
- *   batcher.stats();                // queue lengths, runs in flight (for metrics and admission)
+ *   batcher.stats();                // queue lengths, runs in flight, queue wait, busy shares (metrics, admission, readiness)
  *   await batcher.close();          // rejects queued work, waits for runs in flight
  *
  * Scheduling
@@ -116,6 +116,16 @@ export interface BatcherStats {
   realtimeWaitMs: number;
   /** Stateful streams with chunks queued or running (their carries are referenced until then). */
   carries: number;
+  /**
+   * Share of the model's capacity (wall time x `maxConcurrent`) spent running batches over the last
+   * `shareWindowMs`, runs still in flight included: 0 idle, 1 never idle.
+   */
+  busyShare: number;
+  /**
+   * The realtime part of `busyShare` (a mixed batch's time is split by its window count). Bulk work
+   * yields to realtime work, so this, not `busyShare`, says how close streams are to the limit.
+   */
+  realtimeBusyShare: number;
 }
 
 interface Job {
@@ -132,6 +142,12 @@ interface Job {
   resolve: (v: never) => void;
   reject: (e: Error) => void;
   detach: () => void;
+}
+
+interface InFlightRun {
+  start: number;
+  /** Share of its windows that are realtime. */
+  realtime: number;
 }
 
 /** Per-class queues: one FIFO per stream, visited round-robin. */
@@ -259,11 +275,13 @@ export class ModelBatcher {
   private readonly onBatch?: (info: BatchInfo) => void;
   private readonly queues: Record<Priority, FairQueue> = { realtime: new FairQueue(), bulk: new FairQueue() };
   private readonly running = new Set<Promise<void>>();
+  /** Runs in flight: when each started and its realtime share of windows (for busy shares). */
+  private readonly runsInFlight = new Set<InFlightRun>();
   /** Carries of stateful chunks taken into a run that has not finished. */
   private readonly busy = new Set<StreamCarry>();
   /** Per carry, the result of its most recently submitted chunk (what a tail window waits for). */
   private readonly lastChunk = new Map<StreamCarry, Promise<unknown>>();
-  /** Recent runs: when they ended, how long they took, how much of it was bulk work. */
+  /** Recent runs (the last `shareWindowMs`): when they ended, how long they took, how much of it was bulk work. */
   private history: { end: number; ms: number; bulkMs: number }[] = [];
   private lastRealtimeAt = -Infinity;
   private timer: NodeJS.Timeout | undefined;
@@ -326,6 +344,8 @@ export class ModelBatcher {
     this.recentWaits = this.recentWaits.filter((w) => w.at > t - this.shareWindowMs);
     const mean = this.recentWaits.reduce((s, w) => s + w.ms, 0) / Math.max(1, this.recentWaits.length);
     const oldest = this.queues.realtime.oldestHead();
+    const busy = this.busyMs(t);
+    const capacity = this.shareWindowMs * this.maxConcurrent;
     return {
       queuedRealtime: this.queues.realtime.size,
       queuedBulk: this.queues.bulk.size,
@@ -333,7 +353,32 @@ export class ModelBatcher {
       streams: ids.size,
       realtimeWaitMs: Math.max(mean, oldest ? t - oldest.enqueuedAt : 0),
       carries: this.lastChunk.size,
+      busyShare: Math.min(1, busy.total / capacity),
+      realtimeBusyShare: Math.min(1, busy.realtime / capacity),
     };
+  }
+
+  /** Model time spent running over the last `shareWindowMs` (the part of each run inside the window). */
+  private busyMs(t: number): { total: number; realtime: number } {
+    const since = t - this.shareWindowMs;
+    this.pruneHistory(since);
+    let total = 0;
+    let realtime = 0;
+    for (const h of this.history) {
+      const inside = Math.min(h.ms, h.end - since);
+      total += inside;
+      realtime += h.ms > 0 ? (inside * (h.ms - h.bulkMs)) / h.ms : 0;
+    }
+    for (const r of this.runsInFlight) {
+      const inside = t - Math.max(r.start, since);
+      total += inside;
+      realtime += inside * r.realtime;
+    }
+    return { total, realtime };
+  }
+
+  private pruneHistory(since: number): void {
+    if (this.history.length > 0 && this.history[0].end <= since) this.history = this.history.filter((h) => h.end > since);
   }
 
   async close(): Promise<void> {
@@ -451,15 +496,16 @@ export class ModelBatcher {
 
   /** Bulk may run unless realtime work is around and bulk already had its share of recent wall time. */
   private bulkAllowed(t: number): boolean {
-    const since = t - this.shareWindowMs;
-    this.history = this.history.filter((h) => h.end > since);
+    this.pruneHistory(t - this.shareWindowMs);
     if (!this.realtimeRecent(t)) return true;
     const bulkMs = this.history.reduce((s, h) => s + h.bulkMs, 0);
     return bulkMs < this.bulkShare * this.shareWindowMs;
   }
 
   private start(jobs: Job[]): void {
-    const p = this.runBatch(jobs).finally(() => {
+    const run: InFlightRun = { start: now(), realtime: jobs.filter((j) => j.priority === 'realtime').length / jobs.length };
+    this.runsInFlight.add(run);
+    const p = this.runBatch(jobs, run).finally(() => {
       this.running.delete(p);
       this.pump();
     });
@@ -486,7 +532,7 @@ export class ModelBatcher {
     return audio;
   }
 
-  private async runBatch(jobs: Job[]): Promise<void> {
+  private async runBatch(jobs: Job[], run: InFlightRun): Promise<void> {
     const t0 = now();
     for (const j of jobs) j.detach();
     const kind = jobs[0].kind;
@@ -510,7 +556,9 @@ export class ModelBatcher {
       this.msPerFrame[kind] = prev === undefined ? sample : 0.8 * prev + 0.2 * sample;
     }
     const bulkCount = jobs.filter((j) => j.priority === 'bulk').length;
+    this.runsInFlight.delete(run); // from here on the run counts in history
     this.history.push({ end: now(), ms: runMs, bulkMs: (runMs * bulkCount) / jobs.length });
+    this.pruneHistory(now() - this.shareWindowMs); // with realtime work only, bulkAllowed never runs to prune it
     const waits = jobs.map((j) => ({ priority: j.priority, ms: t0 - j.enqueuedAt }));
     for (const w of waits) if (w.priority === 'realtime') this.recentWaits.push({ at: t0, ms: w.ms });
     if (this.recentWaits.length > 4096) this.recentWaits.splice(0, this.recentWaits.length - 4096);

@@ -4,6 +4,8 @@ import { discoverModels, type ModelRegistry } from '../codec/registry.js';
 import { Authenticator } from './auth.js';
 import type { ServerConfig } from './config.js';
 import { registerDemo } from './demo-route.js';
+import { Drain } from './drain.js';
+import { modelLoad, notReadyReasons } from './load.js';
 import { ServerMetrics } from './metrics.js';
 import { registerStreamEndpoint, type StreamEndpoint } from './stream/plugin.js';
 
@@ -17,6 +19,8 @@ export interface TokstreamServices {
   metrics: ServerMetrics;
   auth: Authenticator;
   streams: StreamEndpoint;
+  /** Graceful drain (SIGTERM): parts refuse new work once it begins and register what it waits for. */
+  drain: Drain;
 }
 
 declare module 'fastify' {
@@ -54,19 +58,34 @@ export async function buildApp(config: ServerConfig): Promise<FastifyInstance> {
   if (config.defaultModel && !registry.models.has(config.defaultModel)) app.log.warn(`default model "${config.defaultModel}" is not loaded`);
   const auth = new Authenticator(config);
   if (!auth.enabled) app.log.warn('authentication is OFF (--no-auth): any client may connect');
-  const streams = registerStreamEndpoint(app, { config, batchers, defaultModel, metrics, log: app.log }, auth);
-  app.decorate('tokstream', { config, registry, batchers, defaultModel, metrics, auth, streams });
+  const drain = new Drain(config.drainTimeoutMs);
+  const streams = registerStreamEndpoint(app, { config, batchers, defaultModel, metrics, log: app.log, drain }, auth);
+  app.decorate('tokstream', { config, registry, batchers, defaultModel, metrics, auth, streams, drain });
 
   let closing = false;
+  const loads = () => [...batchers].map(([name, b]) => modelLoad(name, b));
+  const readiness = () => {
+    const models = loads();
+    return { models, reasons: notReadyReasons({ config, loads: models, draining: drain.draining, closing, streams: streams.connections.size }) };
+  };
+  metrics.watchLoad(() => {
+    const { models, reasons } = readiness();
+    return { models, ready: reasons.length === 0, draining: drain.draining, httpJobs: drain.pending().httpJobs ?? 0 };
+  });
+  // liveness only: the process answers; a balancer decides on /readyz
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_req, reply) => {
-    const ready = !closing && registry.models.size > 0;
+    const { models, reasons } = readiness();
+    const ready = reasons.length === 0;
     return reply.code(ready ? 200 : 503).send({
       status: ready ? 'ready' : 'not_ready',
+      reasons,
       models: [...registry.models.values()].map((m) => ({ name: m.name, version: m.manifest.version, provider: m.provider })),
       broken: registry.broken,
+      load: models,
       streams: streams.connections.size,
       maxStreams: config.maxStreams,
+      pending: drain.pending(),
     });
   });
   app.get('/metrics', async (_req, reply) => {

@@ -3,6 +3,7 @@ import type { ModelBatcher } from '../../codec/batcher.js';
 import { CodecError } from '../../codec/errors.js';
 import type { CodecModel } from '../../codec/model.js';
 import type { BrokenModel } from '../../codec/registry.js';
+import type { Drain } from '../drain.js';
 import type { HttpApiConfig } from './config.js';
 import type { JobSlots } from './job-slots.js';
 
@@ -17,6 +18,8 @@ export interface HttpApiOptions {
   /** The stream server's auth check, run before every /v1 route; it must reject by throwing or replying. */
   authenticate?: preHandlerAsyncHookHandler;
   config?: Partial<HttpApiConfig>;
+  /** The server's graceful drain: new jobs are refused once it begins, and it waits for running ones. */
+  drain?: Drain;
 }
 
 /** Per-plugin state built once from the options. */

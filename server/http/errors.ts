@@ -2,7 +2,7 @@ import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { isCodecError, type CodecErrorCode } from '../../codec/errors.js';
 
 /** Error codes only the HTTP layer produces. */
-export type HttpOnlyCode = 'overloaded' | 'payload_too_large' | 'unauthorized' | 'invalid_request' | 'internal';
+export type HttpOnlyCode = 'overloaded' | 'draining' | 'payload_too_large' | 'unauthorized' | 'invalid_request' | 'internal';
 
 /** An error with its HTTP status decided where it is raised. */
 export class HttpApiError extends Error {
@@ -69,7 +69,7 @@ function classify(e: unknown): { status: number; code: string; message: string; 
 /** Sends `{error: {code, message}}`, or cuts the connection when the body has already started. */
 export function sendError(e: unknown, request: FastifyRequest, reply: FastifyReply): void {
   const d = describeError(e);
-  if (d.status >= 500 && d.code !== 'overloaded') request.log.error({ err: e }, 'http api request failed');
+  if (d.status >= 500 && d.code !== 'overloaded' && d.code !== 'draining') request.log.error({ err: e }, 'http api request failed');
   else request.log.info({ code: d.code, status: d.status }, d.message);
   if (reply.raw.headersSent) {
     // a streamed body cannot change its status: the transfer is cut short so the client sees it incomplete

@@ -31,7 +31,7 @@ export async function httpApi(app: FastifyInstance, opts: Partial<HttpApiOptions
   const deps: RouteDeps = {
     ...(resolved as HttpApiOptions),
     config,
-    slots: new JobSlots(config.maxConcurrentJobs, config.retryAfterSec),
+    slots: new JobSlots(config.maxConcurrentJobs, config.retryAfterSec, resolved.drain),
   };
 
   // Bodies are streamed: every content type reaches the route as the raw request stream
@@ -69,6 +69,7 @@ function fromServices(app: FastifyInstance): Partial<HttpApiOptions> {
     defaultModel: s.defaultModel,
     // the streams' own check: API key unless --no-auth, and the browser origin allow-list
     authenticate: s.auth.hook(),
+    drain: s.drain,
   };
 }
 

@@ -2,7 +2,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { WebSocket } from 'ws';
 import { ROOM_NAME, type JoinedMessage } from '../../clients/ts/room-protocol.js';
 import type { ServerConfig } from '../config.js';
-import { StreamError } from '../stream/errors.js';
+import { StreamError, drainingError, drainingNotice } from '../stream/errors.js';
 import { PeerSocket, parseControlMessage } from '../stream/peer-socket.js';
 import { mayAccess, type RoomAccess } from './grants.js';
 import type { Room, RoomMetrics, RoomRegistry, RoomSubscriber } from './room.js';
@@ -59,6 +59,12 @@ export class RoomListener implements RoomSubscriber {
 
   sendJson(m: object): void {
     this.socket.sendJson(m);
+  }
+
+  /** The server began to drain: refuse a connection that has not joined, tell a joined one. */
+  drainBegun(closeInMs: number): void {
+    if (this.state === 'waiting') this.fail(drainingError());
+    else if (this.state === 'joined') this.sendJson(drainingNotice(closeInMs));
   }
 
   fail(err: StreamError): void {

@@ -10,8 +10,9 @@ import {
   type Direction, type ReadyMessage, type SampleFormat,
 } from '../../clients/ts/protocol.js';
 import type { ServerConfig } from '../config.js';
+import type { Drain } from '../drain.js';
 import type { ServerMetrics } from '../metrics.js';
-import { StreamError, toStreamError } from './errors.js';
+import { StreamError, drainingError, drainingNotice, toStreamError } from './errors.js';
 import { PeerSocket, parseControlMessage } from './peer-socket.js';
 
 export interface StreamContext {
@@ -20,6 +21,8 @@ export interface StreamContext {
   defaultModel: string | undefined;
   metrics: ServerMetrics;
   log: FastifyBaseLogger;
+  /** Once it has begun, `start` is refused with `draining`. */
+  drain?: Drain;
 }
 
 interface Started {
@@ -67,6 +70,15 @@ export class StreamConnection {
     this.socket = new PeerSocket(ws, ctx.config, (e) => this.fail(e));
   }
 
+  /**
+   * The server began to drain: a connection with no stream yet is refused (`draining`), a running
+   * stream is told how long it may continue.
+   */
+  drainBegun(closeInMs: number): void {
+    if (this.state === 'waiting') this.fail(drainingError());
+    else if (this.state === 'active') this.sendJson(drainingNotice(closeInMs));
+  }
+
   /** Ends the stream with a typed error (fatal ones close the socket). */
   fail(err: StreamError): void {
     if (this.state === 'closed') return;
@@ -110,6 +122,7 @@ export class StreamConnection {
     const { config, batchers } = this.ctx;
     const version = m.version ?? PROTOCOL_VERSION;
     if (version !== PROTOCOL_VERSION) throw new StreamError('unsupported_version', `protocol version ${JSON.stringify(version)} not supported (1)`);
+    if (this.ctx.drain?.draining) throw drainingError();
     if (m.direction !== 'encode' && m.direction !== 'decode') throw new StreamError('bad_message', 'direction must be "encode" or "decode"');
     this.tap?.checkStart(m); // [issue 8] rooms
     const modelName = m.model ?? this.ctx.defaultModel;
@@ -168,6 +181,7 @@ export class StreamConnection {
       limits: { maxFrameBytes: config.maxFrameBytes, maxAheadSec: config.maxAheadSec, maxBufferedSec: config.maxBufferedSec, idleTimeoutMs: config.idleTimeoutMs },
     };
     this.sendJson({ ...ready, ...this.tap?.started(ready) }); // [issue 8] rooms add their fields
+    if (this.ctx.drain?.draining) this.sendJson(drainingNotice(this.ctx.drain.closeInMs)); // it began while the session was built
     this.ctx.log.info({ streamId: this.id, model: man.name, direction: m.direction, sampleRate, format, codebooks, chunkFrames }, 'stream started');
   }
 
