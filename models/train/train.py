@@ -152,6 +152,8 @@ def main():
     ap.add_argument("--init", help="warm start: weights prefix (<prefix>.enc.npz/.dec.npz) for a new run")
     ap.add_argument("--adversarial", action="store_true", help="multi-period + multi-resolution STFT critics, "
                     "least-squares GAN and feature matching")
+    ap.add_argument("--decoder-only", action="store_true", help="freeze encoder and quantizer (codes stay those "
+                    "of the --init model; the encoder's backward pass is saved)")
     ap.add_argument("--adv-weight", type=float, default=1.0)
     ap.add_argument("--fm-weight", type=float, default=2.0)
     ap.add_argument("--critic-lr", type=float, default=2e-4)
@@ -171,7 +173,8 @@ def main():
     os.makedirs(args.state_dir, exist_ok=True)
     codec = build_codec(args.seed).to(device)
     loss_fn = MultiResolutionLoss(SAMPLE_RATE).to(device)
-    opt = torch.optim.AdamW(codec.parameters(), lr=args.lr, betas=(0.8, 0.99), weight_decay=0.0)
+    trained = codec.decoder if args.decoder_only else codec
+    opt = torch.optim.AdamW(trained.parameters(), lr=args.lr, betas=(0.8, 0.99), weight_decay=0.0)
     gen = torch.Generator(device=device)
     gen.manual_seed(args.seed)
     seg = args.segment_frames * HOP
@@ -181,6 +184,7 @@ def main():
     opt_c = torch.optim.AdamW(critics.parameters(), lr=args.critic_lr, betas=(0.8, 0.99)) if critics else None
 
     state_path = os.path.join(args.state_dir, "state.pt")
+    portable_path = os.path.join(args.run_dir, "progress.json")
     step, spent_s = 0, 0.0
     if os.path.exists(state_path):
         st = torch.load(state_path, map_location=device)
@@ -192,6 +196,15 @@ def main():
             critics.load_state_dict(st["critics"])
             opt_c.load_state_dict(st["opt_critics"])
         print(f"resumed at step {step} ({spent_s:.0f} s trained before)", flush=True)
+    elif os.path.exists(portable_path):
+        load_weights(codec, os.path.join(args.run_dir, "weights"))
+        if critics is not None and os.path.exists(os.path.join(args.run_dir, "critics.pt")):
+            critics.load_state_dict(torch.load(os.path.join(args.run_dir, "critics.pt"), map_location=device))
+        with open(portable_path) as f:
+            progress = json.load(f)
+        step, spent_s, args.steps = progress["step"], progress["spent_s"], progress["planned_steps"]
+        gen.manual_seed(args.seed + step)
+        print(f"continued at step {step} from the run's committed weights (fresh optimiser state)", flush=True)
     elif args.init:
         load_weights(codec, args.init)
         print(f"warm start from {args.init}", flush=True)
@@ -215,9 +228,19 @@ def main():
     t_window = time.time()
     calibrated = not args.calibrate
     codec.train()
+    if args.decoder_only:
+        codec.encoder.eval().requires_grad_(False)
+        codec.quantizer.eval().requires_grad_(False)
 
     def save_state():
         save_weights(codec, os.path.join(args.run_dir, "weights"))
+        # The portable part (weights above, critics, counters) is small enough to commit, so a run can go on
+        # from a fresh clone or on the accelerator; state.pt adds the optimisers for a local resume.
+        if critics is not None:
+            torch.save(critics.state_dict(), os.path.join(args.run_dir, "critics.pt"))
+        with open(portable_path, "w") as f:
+            json.dump({"step": step, "spent_s": round(spent_s + time.time() - t_run, 1),
+                       "planned_steps": args.steps}, f)
         state = {"model": codec.state_dict(), "opt": opt.state_dict(), "gen": gen.get_state(), "step": step,
                  "spent_s": spent_s + time.time() - t_run, "planned_steps": args.steps}
         if critics is not None:
@@ -248,7 +271,8 @@ def main():
         n_q = torch.where(torch.rand(args.batch, generator=gen, device=device) < args.quantizer_dropout,
                           torch.randint(1, NUM_CODEBOOKS + 1, (args.batch,), generator=gen, device=device),
                           torch.full((args.batch,), NUM_CODEBOOKS, device=device))
-        z = codec.encoder(x)
+        with torch.set_grad_enabled(not args.decoder_only):
+            z = codec.encoder(x)
         if step == 0 and not args.init:  # data-dependent codebook init: entries start on real encoder outputs
             with torch.no_grad():
                 _, _, _, _, lows = codec.quantizer(z, n_q)
@@ -269,7 +293,7 @@ def main():
                 loss = loss + args.adv_weight * adv + args.fm_weight * fm
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(codec.parameters(), 10.0)
+        torch.nn.utils.clip_grad_norm_(trained.parameters(), 10.0)
         opt.step()
         step += 1
 
@@ -277,7 +301,7 @@ def main():
             stats.add(codes, n_q)
             for i in range(NUM_CODEBOOKS):
                 restart_counts[i] += torch.bincount(codes[n_q > i, i].flatten(), minlength=CODEBOOK_SIZE).float()
-            if step % args.restart_every == 0:
+            if step % args.restart_every == 0 and not args.decoder_only:
                 restarted_total += sum(restart_dead_codes(codec, lows, restart_counts, gen, 1))
                 restart_counts.zero_()
         if step % args.log_every == 0:
