@@ -4,6 +4,7 @@ import { discoverModels, type ModelRegistry } from '../codec/registry.js';
 import { Authenticator } from './auth.js';
 import type { ServerConfig } from './config.js';
 import { registerDemo } from './demo-route.js';
+import { clientErrorReply, sendError, useJsonErrors } from './http/errors.js';
 import { ServerMetrics } from './metrics.js';
 import { registerStreamEndpoint, type StreamEndpoint } from './stream/plugin.js';
 
@@ -30,7 +31,17 @@ declare module 'fastify' {
  * health/readiness/metrics, the WebSocket stream endpoint and the demo page.
  */
 export async function buildApp(config: ServerConfig): Promise<FastifyInstance> {
-  const app = Fastify({ logger: { level: config.logLevel }, bodyLimit: 1 << 20 });
+  // every error body in the documented shape: unparsable HTTP (clientErrorReply), bad URLs (frameworkErrors),
+  // requests arriving while closing (useJsonErrors' 503, not fastify's own)
+  const app = Fastify({
+    logger: { level: config.logLevel },
+    bodyLimit: 1 << 20,
+    clientErrorHandler: clientErrorReply,
+    frameworkErrors: sendError,
+    return503OnClosing: false,
+  });
+  let closing = false;
+  useJsonErrors(app, () => closing);
   const registry = await discoverModels(config.modelsDir, {
     provider: config.provider,
     intraOpThreads: config.intraOpThreads,
@@ -57,7 +68,6 @@ export async function buildApp(config: ServerConfig): Promise<FastifyInstance> {
   const streams = registerStreamEndpoint(app, { config, batchers, defaultModel, metrics, log: app.log }, auth);
   app.decorate('tokstream', { config, registry, batchers, defaultModel, metrics, auth, streams });
 
-  let closing = false;
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_req, reply) => {
     const ready = !closing && registry.models.size > 0;

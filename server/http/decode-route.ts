@@ -1,12 +1,11 @@
 import type { FastifyInstance } from 'fastify';
 import { encodeAudioStream, OUTPUT_MEDIA_TYPES } from '../../codec/audio-output.js';
-import { CodecError } from '../../codec/errors.js';
 import { assertTokMatchesModel } from '../../codec/tokfile.js';
 import { decodeTokToPcm, openTokUpload } from './decode-job.js';
-import { findModel, type RouteDeps } from './deps.js';
+import { findModel, jobHooks, type RouteDeps } from './deps.js';
 import { chooseOutputFormat, type FormatParam } from './format.js';
-import { byteStream, JobContext, startStream } from './job-context.js';
-import { jobParams, type JobParams } from './params.js';
+import { jobOf, startStream } from './job-context.js';
+import { codebooksWithin, jobParams, type JobParams } from './params.js';
 import { decodeSchema } from './schemas.js';
 import { openUpload } from './upload.js';
 
@@ -15,11 +14,11 @@ export function registerDecodeRoute(app: FastifyInstance, deps: RouteDeps): void
   const { config } = deps;
   app.post<{ Querystring: JobParams & { format?: FormatParam } }>(
     '/v1/decode',
-    { schema: decodeSchema, ...(deps.authenticate ? { preHandler: deps.authenticate } : {}) },
+    { schema: decodeSchema, onRequest: jobHooks(deps) },
     async (request, reply) => {
       const format = chooseOutputFormat(request.query.format, request.headers.accept);
       if (request.query.model !== undefined) findModel(deps, request.query.model);
-      const job = new JobContext(reply, deps.slots);
+      const job = jobOf(request);
       const upload = await openUpload(request, config.maxBodyBytes);
       const params = jobParams(request.query, upload.fields);
       const tok = await openTokUpload(upload.bytes);
@@ -28,10 +27,7 @@ export function registerDecodeRoute(app: FastifyInstance, deps: RouteDeps): void
       const model = findModel(deps, params.model ?? header.modelName);
       const m = model.manifest;
       assertTokMatchesModel(header, { name: m.name, sha256: model.hash, sampleRate: m.sampleRate, hopLength: m.hopLength, codebookSize: m.codebookSize, numCodebooks: m.numCodebooks });
-      const codebooks = params.codebooks ?? header.numCodebooks;
-      if (codebooks > header.numCodebooks) {
-        throw new CodecError('model_mismatch', `codebooks=${codebooks} but the file holds ${header.numCodebooks}`);
-      }
+      const codebooks = codebooksWithin(params.codebooks, header.numCodebooks, 'this .tok');
       const pcm = await startStream(
         decodeTokToPcm({ manifest: model.manifest, batcher: deps.batcherFor(model), tok, codebooks, chunkFrames: config.chunkFrames, jobId: job.id, signal: job.signal }),
       );
@@ -49,7 +45,7 @@ export function registerDecodeRoute(app: FastifyInstance, deps: RouteDeps): void
         .header('x-tokstream-model', model.name)
         .header('x-tokstream-codebooks', String(codebooks))
         .header('x-tokstream-sample-rate', String(model.manifest.sampleRate))
-        .send(byteStream(audio));
+        .send(job.responseBody(audio));
     },
   );
 }
