@@ -100,8 +100,32 @@ export function sendError(e: unknown, request: FastifyRequest, reply: FastifyRep
   }
   if (d.retryAfterSec !== undefined) void reply.header('retry-after', String(d.retryAfterSec));
   // the rest of an unread upload is not worth receiving
-  if (!request.raw.complete) void reply.header('connection', 'close');
+  if (!request.raw.complete) {
+    void reply.header('connection', 'close');
+    lingerThenClose(request);
+  }
   void reply.code(d.status).type('application/json').send({ error: { code: d.code, message: d.message } } satisfies ErrorBody);
+}
+
+/** How long a connection closed with its upload unread keeps discarding what the client still sends. */
+const LINGER_MS = 2000;
+
+/**
+ * Node closes a `connection: close` socket as soon as the answer is written; with upload bytes
+ * still arriving that close is a reset, and a client busy sending may lose the answer (EPIPE
+ * instead of the 503). So this socket closes gently: our side is shut, what the client still
+ * sends is read and dropped for up to LINGER_MS, then the socket is closed (a lingering close).
+ */
+function lingerThenClose(request: FastifyRequest): void {
+  const socket = request.raw.socket as Socket & { destroySoon?: () => void };
+  if (!socket || socket.destroyed) return;
+  socket.destroySoon = () => {
+    socket.end();
+    socket.resume();
+    const timer = setTimeout(() => socket.destroy(), LINGER_MS);
+    timer.unref();
+    socket.once('close', () => clearTimeout(timer));
+  };
 }
 
 /**
