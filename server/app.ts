@@ -5,6 +5,7 @@ import { Authenticator } from './auth.js';
 import type { ServerConfig } from './config.js';
 import { registerDemo } from './demo-route.js';
 import { Drain } from './drain.js';
+import { clientErrorReply, sendError, useJsonErrors } from './http/errors.js';
 import { modelLoad, notReadyReasons } from './load.js';
 import { ServerMetrics } from './metrics.js';
 import { registerStreamEndpoint, type StreamEndpoint } from './stream/plugin.js';
@@ -34,7 +35,17 @@ declare module 'fastify' {
  * health/readiness/metrics, the WebSocket stream endpoint and the demo page.
  */
 export async function buildApp(config: ServerConfig): Promise<FastifyInstance> {
-  const app = Fastify({ logger: { level: config.logLevel }, bodyLimit: 1 << 20 });
+  // every error body in the documented shape: unparsable HTTP (clientErrorReply), bad URLs (frameworkErrors),
+  // requests arriving while closing (useJsonErrors' 503, not fastify's own)
+  const app = Fastify({
+    logger: { level: config.logLevel },
+    bodyLimit: 1 << 20,
+    clientErrorHandler: clientErrorReply,
+    frameworkErrors: sendError,
+    return503OnClosing: false,
+  });
+  let closing = false;
+  useJsonErrors(app, () => closing);
   const registry = await discoverModels(config.modelsDir, {
     provider: config.provider,
     intraOpThreads: config.intraOpThreads,
@@ -62,7 +73,6 @@ export async function buildApp(config: ServerConfig): Promise<FastifyInstance> {
   const streams = registerStreamEndpoint(app, { config, batchers, defaultModel, metrics, log: app.log, drain }, auth);
   app.decorate('tokstream', { config, registry, batchers, defaultModel, metrics, auth, streams, drain });
 
-  let closing = false;
   const loads = () => [...batchers].map(([name, b]) => modelLoad(name, b));
   const readiness = () => {
     const models = loads();

@@ -4,10 +4,10 @@ import { CodecError } from '../../codec/errors.js';
 import type { CodecModel } from '../../codec/model.js';
 import { assertTokMatchesModel, type TokHeader } from '../../codec/tokfile.js';
 import { decodeTokToPcm, receiveTok } from './decode-job.js';
-import { findModel, type RouteDeps } from './deps.js';
+import { findModel, jobHooks, type RouteDeps } from './deps.js';
 import { chooseOutputFormat, type FormatParam } from './format.js';
-import { byteStream, JobContext, startStream } from './job-context.js';
-import { jobParams, type JobParams } from './params.js';
+import { jobOf, startStream } from './job-context.js';
+import { codebooksWithin, jobParams, type JobParams } from './params.js';
 import { decodeSchema } from './schemas.js';
 import { openUpload } from './upload.js';
 
@@ -16,11 +16,11 @@ export function registerDecodeRoute(app: FastifyInstance, deps: RouteDeps): void
   const { config } = deps;
   app.post<{ Querystring: JobParams & { format?: FormatParam } }>(
     '/v1/decode',
-    { schema: decodeSchema, ...(deps.authenticate ? { preHandler: deps.authenticate } : {}) },
+    { schema: decodeSchema, onRequest: jobHooks(deps) },
     async (request, reply) => {
       const format = chooseOutputFormat(request.query.format, request.headers.accept);
       if (request.query.model !== undefined) findModel(deps, request.query.model);
-      const job = new JobContext(reply, deps.slots);
+      const job = jobOf(request);
       const upload = await openUpload(request, config.maxBodyBytes);
       const params = jobParams(request.query, upload.fields);
       // the header is checked against the model as soon as it arrives, before the rest is read
@@ -52,7 +52,7 @@ export function registerDecodeRoute(app: FastifyInstance, deps: RouteDeps): void
         .header('x-tokstream-model', model.name)
         .header('x-tokstream-codebooks', String(codebooks))
         .header('x-tokstream-sample-rate', String(model.manifest.sampleRate))
-        .send(byteStream(audio));
+        .send(job.responseBody(audio));
     },
   );
 }
@@ -69,7 +69,6 @@ function decodeTarget(deps: RouteDeps, header: TokHeader, params: JobParams): De
   const model = findModel(deps, params.model ?? header.modelName);
   const m = model.manifest;
   assertTokMatchesModel(header, { name: m.name, sha256: model.hash, sampleRate: m.sampleRate, hopLength: m.hopLength, codebookSize: m.codebookSize, numCodebooks: m.numCodebooks });
-  const codebooks = params.codebooks ?? header.numCodebooks;
-  if (codebooks > header.numCodebooks) throw new CodecError('model_mismatch', `codebooks=${codebooks} but the file holds ${header.numCodebooks}`);
+  const codebooks = codebooksWithin(params.codebooks, header.numCodebooks, 'this .tok');
   return { model, codebooks, maxFrames: Math.floor((deps.config.maxDurationSec * m.sampleRate) / m.hopLength) };
 }

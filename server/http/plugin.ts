@@ -40,7 +40,7 @@ export async function httpApi(app: FastifyInstance, opts: Partial<HttpApiOptions
   // A body left unread (early 503/400/401) is still a stream that errors when the client hangs up;
   // with no listener that error would take the whole process down.
   app.addHook('onRequest', async (request) => {
-    request.raw.on('error', (e) => request.log.debug({ err: e }, 'request stream error'));
+    request.raw.on('error', (e) => request.log.debug({ reason: e.message }, 'request stream error'));
   });
   app.addContentTypeParser('*', (_request, payload, done) => done(null, payload));
   await app.register(multipart, { limits: { fileSize: config.maxBodyBytes, files: 1, fields: 16 } });
