@@ -17,7 +17,6 @@
  * --decode-sec 5 --time-limit-sec 240 (the fan-out search stops when the next step would exceed it).
  */
 import { fork } from 'node:child_process';
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, symlinkSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -31,6 +30,7 @@ import { LocalDecoder, TokenStreamDecoder, type DecoderGraph, type OrtLike } fro
 import { joinRoom, openRoomPublisher, type RoomSubscription } from '../clients/ts/room-client.js';
 import { resolveServerConfig } from '../server/config.js';
 import { startServer } from '../server/main.js';
+import { pct, speech } from './room-speech.js';
 
 const args = new Map<string, string>();
 for (let i = 2; i < process.argv.length; i += 2) args.set(process.argv[i].replace(/^--/, ''), process.argv[i + 1]);
@@ -60,17 +60,6 @@ if (args.has('clients')) void clients(JSON.parse(args.get('clients')!));
 else void main();
 
 const epoch = () => performance.timeOrigin + performance.now();
-
-/** Speech at the model rate (espeak-ng, resampled by ffmpeg). */
-function speech(seconds: number, rate: number): Float32Array {
-  const text = 'Everyone in the room hears the speaker, decoded from a few kilobits of tokens per second. '.repeat(4);
-  const wav = execFileSync('espeak-ng', ['--stdout', text], { maxBuffer: 1 << 28 });
-  const raw = execFileSync('ffmpeg', ['-nostdin', '-v', 'error', '-i', '-', '-ac', '1', '-ar', String(rate), '-f', 'f32le', '-'], { input: wav, maxBuffer: 1 << 28 });
-  const pcm = new Float32Array(raw.buffer, raw.byteOffset, raw.byteLength / 4);
-  const out = new Float32Array(Math.round(seconds * rate));
-  for (let i = 0; i < out.length; i++) out[i] = pcm[i % pcm.length];
-  return out;
-}
 
 /** Child mode: N listeners join, one publisher speaks in real time; reports latencies to the parent. */
 async function clients(opts: { url: string; n: number; rate: number }): Promise<void> {
@@ -134,12 +123,6 @@ function runClients(url: string, n: number, rate: number): Promise<TrialResult> 
     child.once('exit', (code) => code !== 0 && reject(new Error(`client process exited with ${code}`)));
   });
 }
-
-const pct = (xs: number[], p: number) => {
-  if (xs.length === 0) return NaN;
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor(p * s.length))];
-};
 
 async function fanOut(): Promise<void> {
   const modelsDir = mkdtempSync(join(tmpdir(), 'tokstream-bench-rooms-'));

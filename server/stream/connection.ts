@@ -144,7 +144,8 @@ export class StreamConnection {
     if (typeof chunkMsAsked !== 'number' || !Number.isFinite(chunkMsAsked)) throw new StreamError('bad_message', 'chunkMs must be a number');
     const fr = frameRate(man);
     const chunkMs = Math.min(config.maxChunkMs, Math.max(config.minChunkMs, chunkMsAsked));
-    const chunkFrames = Math.max(1, Math.round((chunkMs / 1000) * fr));
+    const exactFrames = (chunkMs / 1000) * fr;
+    const chunkFrames = Math.max(1, Math.round(exactFrames));
     if (batcher.stats().realtimeWaitMs > config.admissionMaxQueueMs) {
       this.ctx.metrics.refused.inc({ reason: 'overloaded' });
       throw new StreamError('overloaded', `model "${man.name}" is saturated (queue wait above ${config.admissionMaxQueueMs} ms); try later`);
@@ -156,7 +157,7 @@ export class StreamConnection {
     try {
       session =
         m.direction === 'encode'
-          ? await EncodeSession.create(batcher, { ...base, inputRate: sampleRate, onTokens: (b, first, waited) => this.sendTokens(b, first, waited) })
+          ? await EncodeSession.create(batcher, { ...base, chunkFrames: exactFrames, inputRate: sampleRate, onTokens: (b, first, waited) => this.sendTokens(b, first, waited) })
           : await DecodeSession.create(batcher, { ...base, outputRate: sampleRate, onPcm: (pcm, first, waited) => this.sendPcm(pcm, first, waited) });
     } catch (e) {
       if (this.state === 'starting') this.state = 'waiting'; // a refused start may be retried
@@ -176,7 +177,8 @@ export class StreamConnection {
     const ready: ReadyMessage = {
       type: 'ready', version: PROTOCOL_VERSION, streamId: this.id, model: man.name, modelVersion: man.version, direction: m.direction,
       sampleRate, format, modelSampleRate: man.sampleRate, hopLength: man.hopLength, frameRate: fr, codebooks,
-      codebookSize: man.codebookSize, codeBytes: this.started.codeBytes, chunkFrames, chunkMs: (chunkFrames / fr) * 1000,
+      codebookSize: man.codebookSize, codeBytes: this.started.codeBytes, chunkFrames,
+      chunkMs: ((session instanceof EncodeSession ? session.packetFrames : chunkFrames) / fr) * 1000,
       encoderLookaheadFrames: Math.ceil(man.encoder.lookahead / man.hopLength), decoderLookaheadFrames: man.decoder.lookahead,
       limits: { maxFrameBytes: config.maxFrameBytes, maxAheadSec: config.maxAheadSec, maxBufferedSec: config.maxBufferedSec, idleTimeoutMs: config.idleTimeoutMs },
     };
