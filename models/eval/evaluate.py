@@ -40,6 +40,7 @@ def score(reference, decoded, rate, delay):
         "log_mel": metrics.log_mel_distance(ref16, est16, METRIC_RATE),
         "mrstft": metrics.multi_resolution_stft_distance(ref16, est16, METRIC_RATE),
         "si_sdr": metrics.si_sdr(ref16, est16),
+        **metrics.pitch_errors(ref16, est16, METRIC_RATE),
     }
 
 
