@@ -8,13 +8,15 @@ import {
   bitrate,
   discoverModels,
   frameRate,
+  modelForTok,
   openAudio,
   type CodecModel,
+  type ModelRegistry,
   type ProviderChoice,
   type RuntimeOptions,
 } from '../codec/index.js';
 import { OUTPUT_FORMATS, encodeAudioStream, type OutputFormat } from '../codec/audio-output.js';
-import { TokFormatError, TokWriter, assertTokMatchesModel, openTok, readTokStream, type TokHeader } from '../codec/tokfile.js';
+import { TokFormatError, TokWriter, openTok, readTokStream, type TokHeader } from '../codec/tokfile.js';
 import type { TokenBlock } from '../codec/types.js';
 import { Progress } from './progress.js';
 
@@ -23,6 +25,7 @@ const USAGE = `tokstream — audio <-> codec tokens
 Usage:
   tokstream encode <audio> -o <out.tok> [--model M] [--codebooks N]
   tokstream decode <in.tok> -o <out.wav|.flac|.ogg|.mp3> [--model M]
+                     (decoded by the loaded model version whose hash the file names)
   tokstream info <in.tok> [--json]
   tokstream models [--json]
   tokstream serve [server options; tokstream serve --help]
@@ -119,18 +122,30 @@ export function modelsDir(values: Record<string, unknown>): string {
   return resolve((values['models-dir'] as string | undefined) ?? process.env.TOKSTREAM_MODELS_DIR ?? 'models');
 }
 
-/** Loads the models folder and picks one model (default: "default", or the only one). */
-async function loadModel(values: Record<string, unknown>, wanted?: string): Promise<CodecModel> {
+/** Loads the models folder and picks one model (default: "default", or the only one), or the one `choose` picks. */
+async function loadModel(values: Record<string, unknown>, choose?: (registry: ModelRegistry) => CodecModel): Promise<CodecModel> {
   const registry = await discoverModels(modelsDir(values), runtimeOptions(values));
-  const name = wanted ?? (values.model as string | undefined) ?? (registry.models.has('default') ? 'default' : [...registry.models.keys()][0]);
-  const model = name === undefined ? undefined : registry.models.get(name);
-  for (const [n, m] of registry.models) if (m !== model) await m.release();
-  if (!model) {
-    const broken = registry.broken.find((b) => b.dir.endsWith(`/${name}`));
-    throw new CodecError(broken ? 'model_broken' : 'model_not_found', broken ? broken.error : `no model "${name}" in ${modelsDir(values)} (have: ${[...registry.models.keys()].join(', ') || 'none'})`);
+  const releaseAllBut = async (keep?: CodecModel) => {
+    for (const m of registry.versions) if (m !== keep) await m.release();
+  };
+  let model: CodecModel;
+  try {
+    model = choose ? choose(registry) : byName(registry, values);
+  } catch (e) {
+    await releaseAllBut();
+    throw e;
   }
+  await releaseAllBut(model);
   if (model.provider !== 'cpu' || model.fallbackReason) console.error(`tokstream: model ${model.name} on ${model.provider.toUpperCase()}${model.fallbackReason ? ` (${model.fallbackReason})` : ''}`);
   return model;
+}
+
+function byName(registry: ModelRegistry, values: Record<string, unknown>): CodecModel {
+  const name = (values.model as string | undefined) ?? (registry.models.has('default') ? 'default' : [...registry.models.keys()][0]);
+  const model = name === undefined ? undefined : registry.models.get(name);
+  if (model) return model;
+  const broken = registry.broken.find((b) => b.dir.endsWith(`/${name}`));
+  throw new CodecError(broken ? 'model_broken' : 'model_not_found', broken ? broken.error : `no model "${name}" in ${modelsDir(values)} (have: ${[...registry.models.keys()].join(', ') || 'none'})`);
 }
 
 function positional(p: string[], n: number, what: string): string {
@@ -211,8 +226,7 @@ async function decodeCommand(args: string[]): Promise<number> {
   const { header } = file;
   const total = file.originalLength === null ? undefined : Math.round((file.originalLength * header.sampleRate) / header.originalSampleRate);
   await file.close();
-  const model = await loadModel(values, (values.model as string | undefined) ?? header.modelName);
-  assertTokMatchesModel(header, { name: model.name, sha256: model.hash, ...pick(model.manifest) });
+  const model = await loadModel(values, (registry) => modelForTok(registry, header, values.model as string | undefined));
   const progress = new Progress('decode', total === undefined ? undefined : total / header.sampleRate);
   let written = 0;
   async function* blocks(): AsyncGenerator<TokenBlock> {
@@ -231,12 +245,8 @@ async function decodeCommand(args: string[]): Promise<number> {
   });
   progress.done();
   await model.release();
-  console.error(`decoded ${(written / header.sampleRate).toFixed(2)} s at ${header.sampleRate} Hz -> ${values.output}`);
+  console.error(`decoded ${(written / header.sampleRate).toFixed(2)} s at ${header.sampleRate} Hz with model ${model.name} ${model.manifest.version} -> ${values.output}`);
   return EXIT.ok;
-}
-
-function pick(m: CodecModel['manifest']) {
-  return { sampleRate: m.sampleRate, hopLength: m.hopLength, codebookSize: m.codebookSize, numCodebooks: m.numCodebooks };
 }
 
 async function infoCommand(args: string[]): Promise<number> {
@@ -275,15 +285,18 @@ async function modelsCommand(args: string[]): Promise<number> {
   if (values.help) return help();
   const registry = await discoverModels(modelsDir(values), runtimeOptions(values));
   const models = [...registry.models.values()].map((model) => model.describe());
-  if (values.json) console.log(JSON.stringify({ models, broken: registry.broken }, null, 2));
+  // kept for the token files they wrote: decode picks them by the file's model hash
+  const olderVersions = registry.versions.filter((m) => registry.models.get(m.name) !== m).map((model) => model.describe());
+  if (values.json) console.log(JSON.stringify({ models, olderVersions, broken: registry.broken }, null, 2));
   else {
+    for (const m of olderVersions) console.log(`${m.name} ${m.version}  older version, decodes the .tok files it wrote (sha256 ${m.hash})`);
     for (const m of models) {
       console.log(`${m.name} ${m.version}  ${m.sampleRate} Hz, ${m.frameRate} frames/s, ${m.numCodebooks} x ${m.codebookSize} codes, ${m.causal ? 'causal' : 'non-causal'}, ${m.provider.toUpperCase()}${m.fallbackReason ? ` (fallback: ${m.fallbackReason})` : ''}`);
       console.log(`  kbps by codebooks: ${m.bitrates.map((b) => `${b.codebooks}:${b.bitsPerSecond / 1000}`).join(' ')}`);
     }
     for (const b of registry.broken) console.log(`BROKEN ${b.dir}: ${b.error}`);
   }
-  for (const m of registry.models.values()) await m.release();
+  for (const m of registry.versions) await m.release();
   return EXIT.ok;
 }
 

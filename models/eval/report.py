@@ -137,8 +137,21 @@ def _versions():
     return ", ".join(query.stdout.split("\n")[:-1]).strip() or "unknown"
 
 
+def _spectrogram_section(pictures):
+    folder, drawn = pictures
+    labels = list(drawn[0][1])
+    lines = ["| clip | " + " | ".join(labels) + " |", "|" + " --- |" * (1 + len(labels))]
+    for clip, files in drawn:
+        lines.append(f"| {clip} | " + " | ".join(f"![{clip} {label}]({folder}/{files[label]})" for label in labels) + " |")
+    return ["", "## Spectrograms (reserved speech, 6 kbps)", "",
+            "Reference and each model version's 8-codebook decoding, aligned (`models/eval/spectrograms.py`): "
+            "0-8 kHz bottom to top with a tick per kHz on the left, 10 ms per 2 px column, 80 dB range. Voiced speech "
+            "shows as stacked harmonic stripes in the reference; a decoder that smears them leaves a blurred band.",
+            "", "\n".join(lines)]
+
+
 def render(manifest, model_dir, clips, systems, rows, codes, prefix_mismatches, reserved_used, heldout_dir, training_log, command,
-           runtime_s):
+           runtime_s, spectrograms=None):
     rate = manifest["sampleRate"]
     untrained = os.path.exists(os.path.join(model_dir, ".untrained"))
     out = [f"# {manifest['name']} model: evaluation report", "",
@@ -174,6 +187,8 @@ def render(manifest, model_dir, clips, systems, rows, codes, prefix_mismatches, 
     if not reserved_used:
         out += ["", "## Reserved set", "", "Not evaluated: alsa-utils, klettres-data or asc-music is not installed "
                                            "(`apt-get install alsa-utils klettres-data asc-music`)."]
+    if spectrograms:
+        out += _spectrogram_section(spectrograms)
     frames, usage = _usage_table(codes, clips, manifest["codebookSize"])
     out += ["", "## Codebook usage (held-out set)", "",
             f"Over all {frames} token frames the encoder emitted for the held-out clips (speech and music). "

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { encodeAudioStream, OUTPUT_MEDIA_TYPES } from '../../codec/audio-output.js';
 import { CodecError } from '../../codec/errors.js';
-import { assertTokMatchesModel } from '../../codec/tokfile.js';
+import { modelForTok } from '../../codec/registry.js';
 import { decodeTokToPcm, openTokUpload } from './decode-job.js';
 import { findModel, type RouteDeps } from './deps.js';
 import { chooseOutputFormat, type FormatParam } from './format.js';
@@ -25,9 +25,8 @@ export function registerDecodeRoute(app: FastifyInstance, deps: RouteDeps): void
       const tok = await openTokUpload(upload.bytes);
       job.onFinish(() => tok.events.return());
       const { header } = tok;
-      const model = findModel(deps, params.model ?? header.modelName);
-      const m = model.manifest;
-      assertTokMatchesModel(header, { name: m.name, sha256: model.hash, sampleRate: m.sampleRate, hopLength: m.hopLength, codebookSize: m.codebookSize, numCodebooks: m.numCodebooks });
+      // The file's model hash picks the version: an older one kept loaded decodes the files it wrote.
+      const model = modelForTok({ models: deps.models, versions: deps.versions ?? [...deps.models.values()] }, header, params.model);
       const codebooks = params.codebooks ?? header.numCodebooks;
       if (codebooks > header.numCodebooks) {
         throw new CodecError('model_mismatch', `codebooks=${codebooks} but the file holds ${header.numCodebooks}`);
@@ -47,6 +46,7 @@ export function registerDecodeRoute(app: FastifyInstance, deps: RouteDeps): void
       return reply
         .type(OUTPUT_MEDIA_TYPES[format])
         .header('x-tokstream-model', model.name)
+        .header('x-tokstream-model-version', model.manifest.version)
         .header('x-tokstream-codebooks', String(codebooks))
         .header('x-tokstream-sample-rate', String(model.manifest.sampleRate))
         .send(byteStream(audio));
