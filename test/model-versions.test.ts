@@ -1,56 +1,26 @@
 import { spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { modelHash, type ModelManifest } from '../codec/manifest.js';
+import { modelHash } from '../codec/manifest.js';
 import { readTok } from '../codec/tokfile.js';
-import { DEFAULT_MODEL_DIR, readPcm, scratch, speechWav } from './helpers/fixtures.js';
+import { readPcm, scratch, speechWav } from './helpers/fixtures.js';
+import { nextVersionFolder, shippedManifest, twoVersionsModelsDir } from './helpers/model-versions.js';
 import { startTestServer } from './helpers/stream-harness.js';
 
 // test/fixtures/default-1.0.0.tok: espeak-ng (en-us) "Old token files keep working after the upgrade.", encoded
 // by the 1.0.0 default model with `tokstream encode speech.wav -o default-1.0.0.tok` (8 codebooks, 3.1 s).
 const FIXTURE = new URL('./fixtures/default-1.0.0.tok', import.meta.url).pathname;
 const BIN = new URL('../bin/tokstream.js', import.meta.url).pathname;
-const GRAPHS = ['encoder.onnx', 'encoder_stream.onnx', 'decoder.onnx', 'decoder_stream.onnx'];
 const fixture = readTok(readFileSync(FIXTURE));
-const sourceManifest: ModelManifest = JSON.parse(readFileSync(join(DEFAULT_MODEL_DIR, 'manifest.json'), 'utf8'));
 
 function cli(...args: string[]) {
   const r = spawnSync(process.execPath, [BIN, ...args, '--threads', '1'], { encoding: 'utf8', timeout: 60_000 });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-/** The 1.0.0 model as a kept older version: a `default-1.0.0` folder linking the real files. */
-function oldVersionFolder(root: string): void {
-  const dir = join(root, `default-${sourceManifest.version}`);
-  mkdirSync(dir);
-  for (const f of [...GRAPHS, 'manifest.json']) symlinkSync(join(DEFAULT_MODEL_DIR, f), join(dir, f));
-}
-
-/**
- * A stand-in for the next version in the `default` folder: the real graphs, but decoder.onnx carries an
- * extra protobuf field ONNX Runtime skips (field 1000, a note), so its sha256, and with it the model hash,
- * differ while the graph loads and runs the same.
- */
-function nextVersionFolder(root: string): string {
-  const dir = join(root, 'default');
-  mkdirSync(dir);
-  for (const f of GRAPHS.filter((g) => g !== 'decoder.onnx')) symlinkSync(join(DEFAULT_MODEL_DIR, f), join(dir, f));
-  const note = Buffer.from('tokstream test stand-in for the next model version');
-  const decoder = Buffer.concat([readFileSync(join(DEFAULT_MODEL_DIR, 'decoder.onnx')), Buffer.from([0xc2, 0x3e, note.length]), note]);
-  writeFileSync(join(dir, 'decoder.onnx'), decoder);
-  const manifest = structuredClone(sourceManifest);
-  manifest.version = '2.0.0';
-  manifest.decoder.sha256 = createHash('sha256').update(decoder).digest('hex');
-  writeFileSync(join(dir, 'manifest.json'), JSON.stringify(manifest, null, 2));
-  return modelHash(manifest);
-}
-
-const both = mkdtempSync(join(tmpdir(), 'tokstream-versions-'));
-oldVersionFolder(both);
-const nextHash = nextVersionFolder(both);
+const { dir: both, nextHash } = twoVersionsModelsDir();
 const nextOnly = mkdtempSync(join(tmpdir(), 'tokstream-next-only-'));
 nextVersionFolder(nextOnly);
 const expectedSamples = Math.round((fixture.originalLength! * 24000) / fixture.header.originalSampleRate);
@@ -63,7 +33,7 @@ describe('a 1.0.0 token file after an upgrade: the file\'s model hash chooses th
   it('the fixture names the 1.0.0 model, whose hash differs from the next version\'s', () => {
     expect(fixture.complete).toBe(true);
     expect(fixture.header.modelName).toBe('default');
-    expect(fixture.header.modelSha256).toBe(modelHash(sourceManifest));
+    expect(fixture.header.modelSha256).toBe(modelHash(shippedManifest));
     expect(nextHash).not.toBe(fixture.header.modelSha256);
   });
 
