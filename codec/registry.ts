@@ -39,8 +39,8 @@ export class TokModelNotLoadedError extends CodecError {
 /**
  * Loads every folder under `root` that holds a manifest.json. A folder is named after its model
  * (`default`), or after the model and version (`default-1.0.0`) to keep an older version loadable
- * for the token files it wrote. A broken one is reported and skipped: one bad model must not take
- * the others down.
+ * for the token files it wrote; a second folder with a version or graphs a model already has is
+ * refused. A broken one is reported and skipped: one bad model must not take the others down.
  */
 export async function discoverModels(root: string, opts: RuntimeOptions = {}): Promise<ModelRegistry> {
   const log = opts.log ?? ((m: string) => console.error(m));
@@ -64,10 +64,10 @@ export async function discoverModels(root: string, opts: RuntimeOptions = {}): P
         await model.release();
         throw new Error(`manifest name "${model.name}" version "${model.manifest.version}" fits folder "${model.name}" or "${versioned}", not "${name}"`);
       }
-      const twin = versions.find((m) => m.hash === model.hash || (m.name === model.name && m.manifest.version === model.manifest.version));
+      const twin = versions.find((m) => m.name === model.name && (m.hash === model.hash || m.manifest.version === model.manifest.version));
       if (twin) {
         await model.release();
-        throw new Error(`same model ${twin.hash === model.hash ? 'graphs' : 'name and version'} as folder ${folderOf.get(twin)}`);
+        throw new Error(`same model ${twin.hash === model.hash ? 'graphs' : 'version'} as folder ${folderOf.get(twin)}`);
       }
       versions.push(model);
       folderOf.set(model, name);
@@ -108,7 +108,9 @@ export function compareVersions(a: string, b: string): number {
 export function modelForTok(registry: Pick<ModelRegistry, 'models' | 'versions'>, header: TokHeader, wanted?: string): CodecModel {
   const named = wanted === undefined ? undefined : registry.models.get(wanted);
   if (wanted !== undefined && !named) throw new CodecError('model_not_found', `no model "${wanted}" (loaded: ${[...registry.models.keys()].join(', ') || 'none'})`);
-  const byHash = registry.versions.find((m) => m.hash === header.modelSha256);
+  // Models of other names may share graphs (and so the hash): prefer the name asked for, then the file's.
+  const withHash = registry.versions.filter((m) => m.hash === header.modelSha256);
+  const byHash = withHash.find((m) => m.name === (wanted ?? header.modelName)) ?? withHash[0];
   if (!byHash) throw new TokModelNotLoadedError(header, registry.versions);
   if (named && byHash.name !== named.name) assertTokMatchesModel(header, tokIdentity(named));
   assertTokMatchesModel(header, tokIdentity(byHash));

@@ -1,12 +1,13 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { modelHash } from '../codec/manifest.js';
+import { discoverModels } from '../codec/registry.js';
 import { readTok } from '../codec/tokfile.js';
-import { readPcm, scratch, speechWav } from './helpers/fixtures.js';
-import { nextVersionFolder, shippedManifest, twoVersionsModelsDir } from './helpers/model-versions.js';
+import { DEFAULT_MODEL_DIR, readPcm, scratch, speechWav } from './helpers/fixtures.js';
+import { nextVersionFolder, olderVersionFolder, shippedManifest, twoVersionsModelsDir } from './helpers/model-versions.js';
 import { startTestServer } from './helpers/stream-harness.js';
 
 // test/fixtures/default-1.0.0.tok: espeak-ng (en-us) "Old token files keep working after the upgrade.", encoded
@@ -76,6 +77,24 @@ describe('a 1.0.0 token file after an upgrade: the file\'s model hash chooses th
     expect(r.stderr).toContain('default 2.0.0');
     expect(r.stderr).not.toMatch(/\n\s+at /);
     expect(() => readFileSync(out)).toThrow();
+  });
+
+  it('folder rules: <name> or <name>-<version>, no version or graphs twice under one name', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tokstream-folders-'));
+    symlinkSync(DEFAULT_MODEL_DIR, join(dir, 'default')); // 1.0.0 as the current version
+    olderVersionFolder(dir); // default-1.0.0: the same graphs again
+    mkdirSync(join(dir, 'default-3.0.0')); // a 1.0.0 manifest in a folder named for another version
+    for (const f of readdirSync(DEFAULT_MODEL_DIR)) symlinkSync(join(DEFAULT_MODEL_DIR, f), join(dir, 'default-3.0.0', f));
+    const registry = await discoverModels(dir, { intraOpThreads: 1, log: () => {} });
+    try {
+      expect(registry.versions.map((m) => m.manifest.version)).toEqual(['1.0.0']);
+      expect(registry.broken.map((b) => [b.dir.split('/').pop(), b.error])).toEqual([
+        ['default-1.0.0', 'same model graphs as folder default'],
+        ['default-3.0.0', 'manifest name "default" version "1.0.0" fits folder "default" or "default-1.0.0", not "default-3.0.0"'],
+      ]);
+    } finally {
+      for (const m of registry.versions) await m.release();
+    }
   });
 
   describe('HTTP', () => {
