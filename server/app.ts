@@ -1,5 +1,6 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import { ModelBatcher } from '../codec/batcher.js';
+import type { CodecModel } from '../codec/model.js';
 import { discoverModels, type ModelRegistry } from '../codec/registry.js';
 import { Authenticator } from './auth.js';
 import type { ServerConfig } from './config.js';
@@ -14,8 +15,10 @@ import { registerStreamEndpoint, type StreamEndpoint } from './stream/plugin.js'
 export interface TokstreamServices {
   config: ServerConfig;
   registry: ModelRegistry;
-  /** One dynamic batcher per model, shared by streams (realtime) and HTTP jobs (bulk). */
+  /** One dynamic batcher per model, shared by streams (realtime) and HTTP jobs (bulk): current versions by name. */
   batchers: Map<string, ModelBatcher>;
+  /** The batcher of every loaded version (older ones decode the .tok files they wrote). */
+  batcherOf: Map<CodecModel, ModelBatcher>;
   defaultModel: string | undefined;
   metrics: ServerMetrics;
   auth: Authenticator;
@@ -54,8 +57,11 @@ export async function buildApp(config: ServerConfig): Promise<FastifyInstance> {
   });
   const metrics = new ServerMetrics(config.defaultChunkMs / 1000);
   const batchers = new Map<string, ModelBatcher>();
-  for (const [name, model] of registry.models) {
-    batchers.set(name, new ModelBatcher(model, {
+  const batcherOf = new Map<CodecModel, ModelBatcher>();
+  for (const model of registry.versions) {
+    const current = registry.models.get(model.name) === model;
+    const name = current ? model.name : `${model.name}@${model.manifest.version}`;
+    const batcher = new ModelBatcher(model, {
       maxBatch: config.maxBatch,
       maxWaitMs: config.maxBatchWaitMs,
       maxConcurrent: config.maxConcurrentRuns,
@@ -63,7 +69,9 @@ export async function buildApp(config: ServerConfig): Promise<FastifyInstance> {
       bulkShare: config.bulkShare,
       bulkRunBudgetMs: config.bulkRunBudgetMs,
       onBatch: (info) => metrics.observeBatch(name, info),
-    }));
+    });
+    batcherOf.set(model, batcher);
+    if (current) batchers.set(model.name, batcher);
   }
   const defaultModel = config.defaultModel ?? (registry.models.has('default') ? 'default' : [...registry.models.keys()][0]);
   if (config.defaultModel && !registry.models.has(config.defaultModel)) app.log.warn(`default model "${config.defaultModel}" is not loaded`);
@@ -71,7 +79,7 @@ export async function buildApp(config: ServerConfig): Promise<FastifyInstance> {
   if (!auth.enabled) app.log.warn('authentication is OFF (--no-auth): any client may connect');
   const drain = new Drain(config.drainTimeoutMs);
   const streams = registerStreamEndpoint(app, { config, batchers, defaultModel, metrics, log: app.log, drain }, auth);
-  app.decorate('tokstream', { config, registry, batchers, defaultModel, metrics, auth, streams, drain });
+  app.decorate('tokstream', { config, registry, batchers, batcherOf, defaultModel, metrics, auth, streams, drain });
 
   const loads = () => [...batchers].map(([name, b]) => modelLoad(name, b));
   const readiness = () => {
@@ -113,8 +121,8 @@ export async function buildApp(config: ServerConfig): Promise<FastifyInstance> {
     closing = true;
   });
   app.addHook('onClose', async () => {
-    await Promise.all([...batchers.values()].map((b) => b.close()));
-    await Promise.all([...registry.models.values()].map((m) => m.release()));
+    await Promise.all([...batcherOf.values()].map((b) => b.close()));
+    await Promise.all(registry.versions.map((m) => m.release()));
   });
   return app;
 }

@@ -7,14 +7,16 @@ import {
   bitrate,
   discoverModels,
   frameRate,
+  modelForTok,
   openAudio,
   type CodecModel,
+  type ModelRegistry,
   type ProviderChoice,
   type RuntimeOptions,
 } from '../codec/index.js';
 import { OUTPUT_FORMATS, encodeAudioStream, type OutputFormat } from '../codec/audio-output.js';
 import { packageModelsDir } from '../codec/models-dir.js';
-import { TokFormatError, TokWriter, assertTokMatchesModel, openTok, readTokStream, verifyTok, type TokFormatErrorCode, type TokHeader } from '../codec/tokfile.js';
+import { TokFormatError, TokWriter, openTok, readTokStream, verifyTok, type TokFormatErrorCode, type TokHeader } from '../codec/tokfile.js';
 import type { TokenBlock } from '../codec/types.js';
 import { Progress } from './progress.js';
 
@@ -23,6 +25,7 @@ const USAGE = `tokstream — audio <-> codec tokens
 Usage:
   tokstream encode <audio> -o <out.tok> [--model M] [--codebooks N]
   tokstream decode <in.tok> -o <out.wav|.flac|.ogg|.mp3> [--model M]
+                     (decoded by the loaded model version whose hash the file names)
   tokstream info <in.tok> [--json] [--fast]   (--fast: header and index only, chunks not checked)
   tokstream models [--json]
   tokstream serve [server options; tokstream serve --help]
@@ -119,23 +122,34 @@ export function modelsDir(values: Record<string, unknown>): string {
   return resolve((values['models-dir'] as string | undefined) ?? process.env.TOKSTREAM_MODELS_DIR ?? packageModelsDir());
 }
 
-/** Loads the models folder and picks one model (default: "default", or the first that loads). */
-async function loadModel(values: Record<string, unknown>, wanted?: string): Promise<CodecModel> {
-  const dir = modelsDir(values);
-  const registry = await discoverModels(dir, runtimeOptions(values));
-  const loaded = [...registry.models.keys()];
-  const name = wanted ?? (values.model as string | undefined) ?? (registry.models.has('default') || loaded.length === 0 ? 'default' : loaded[0]);
-  const model = registry.models.get(name);
-  for (const m of registry.models.values()) if (m !== model) await m.release();
-  if (!model) {
-    // the real reason: the folder of that name failed to load (which file, which provider), or there is none
-    const broken = registry.broken.find((b) => b.dir.endsWith(`/${name}`));
-    if (broken) throw new CodecError('model_broken', `model folder ${broken.dir}: ${broken.error}`);
-    const others = registry.broken.map((b) => ` broken: ${b.dir}: ${b.error};`).join('');
-    throw new CodecError('model_not_found', `no model "${name}" in ${dir} (loaded: ${loaded.join(', ') || 'none'};${others || ' no other model folders'})`);
+/** Loads the models folder and picks one model (default: "default", or the first that loads), or the one `choose` picks. */
+async function loadModel(values: Record<string, unknown>, choose?: (registry: ModelRegistry) => CodecModel): Promise<CodecModel> {
+  const registry = await discoverModels(modelsDir(values), runtimeOptions(values));
+  const releaseAllBut = async (keep?: CodecModel) => {
+    for (const m of registry.versions) if (m !== keep) await m.release();
+  };
+  let model: CodecModel;
+  try {
+    model = choose ? choose(registry) : byName(registry, values);
+  } catch (e) {
+    await releaseAllBut();
+    throw e;
   }
+  await releaseAllBut(model);
   if (model.provider !== 'cpu' || model.fallbackReason) console.error(`tokstream: model ${model.name} on ${model.provider.toUpperCase()}${model.fallbackReason ? ` (${model.fallbackReason})` : ''}`);
   return model;
+}
+
+function byName(registry: ModelRegistry, values: Record<string, unknown>): CodecModel {
+  const name = (values.model as string | undefined) ?? (registry.models.has('default') ? 'default' : [...registry.models.keys()][0]);
+  const model = name === undefined ? undefined : registry.models.get(name);
+  if (model) return model;
+  // the real reason: the folder of that name failed to load (which file, which provider), or there is none
+  const broken = registry.broken.find((b) => b.dir.endsWith(`/${name}`));
+  if (broken) throw new CodecError('model_broken', `model folder ${broken.dir}: ${broken.error}`);
+  const others = registry.broken.map((b) => ` broken: ${b.dir}: ${b.error};`).join('');
+  const loaded = [...registry.models.keys()].join(', ') || 'none';
+  throw new CodecError('model_not_found', `no model "${name ?? 'default'}" in ${modelsDir(values)} (loaded: ${loaded};${others || ' no other model folders'})`);
 }
 
 function positional(p: string[], n: number, what: string): string {
@@ -273,9 +287,8 @@ async function decodeCommand(args: string[]): Promise<number> {
     // every byte is checked before any decoding; the footer says how long the original was
     const { header, originalLength } = await verifyTok(createReadStream(input));
     const total = originalLength === null ? undefined : Math.round((originalLength * header.sampleRate) / header.originalSampleRate);
-    const model = await loadModel(values, (values.model as string | undefined) ?? header.modelName);
+    const model = await loadModel(values, (registry) => modelForTok(registry, header, values.model as string | undefined));
     try {
-      assertTokMatchesModel(header, { name: model.name, sha256: model.hash, ...pick(model.manifest) });
       const progress = new Progress('decode', total === undefined ? undefined : total / header.sampleRate);
       let written = 0;
       async function* blocks(): AsyncGenerator<TokenBlock> {
@@ -291,16 +304,12 @@ async function decodeCommand(args: string[]): Promise<number> {
       }
       for await (const bytes of encodeAudioStream(pcm(), { format, sampleRate: header.sampleRate, totalSamples: total })) await out.write(bytes);
       progress.done();
-      console.error(`decoded ${(written / header.sampleRate).toFixed(2)} s at ${header.sampleRate} Hz -> ${output}`);
+      console.error(`decoded ${(written / header.sampleRate).toFixed(2)} s at ${header.sampleRate} Hz with model ${model.name} ${model.manifest.version} -> ${output}`);
       return EXIT.ok;
     } finally {
       await model.release();
     }
   });
-}
-
-function pick(m: CodecModel['manifest']) {
-  return { sampleRate: m.sampleRate, hopLength: m.hopLength, codebookSize: m.codebookSize, numCodebooks: m.numCodebooks };
 }
 
 async function infoCommand(args: string[]): Promise<number> {
@@ -353,15 +362,18 @@ async function modelsCommand(args: string[]): Promise<number> {
   if (values.help) return help();
   const registry = await discoverModels(modelsDir(values), runtimeOptions(values));
   const models = [...registry.models.values()].map((model) => model.describe());
-  if (values.json) console.log(JSON.stringify({ models, broken: registry.broken }, null, 2));
+  // kept for the token files they wrote: decode picks them by the file's model hash
+  const olderVersions = registry.versions.filter((m) => registry.models.get(m.name) !== m).map((model) => model.describe());
+  if (values.json) console.log(JSON.stringify({ models, olderVersions, broken: registry.broken }, null, 2));
   else {
+    for (const m of olderVersions) console.log(`${m.name} ${m.version}  older version, decodes the .tok files it wrote (sha256 ${m.hash})`);
     for (const m of models) {
       console.log(`${m.name} ${m.version}  ${m.sampleRate} Hz, ${m.frameRate} frames/s, ${m.numCodebooks} x ${m.codebookSize} codes, ${m.causal ? 'causal' : 'non-causal'}, ${m.provider.toUpperCase()}${m.fallbackReason ? ` (fallback: ${m.fallbackReason})` : ''}`);
       console.log(`  kbps by codebooks: ${m.bitrates.map((b) => `${b.codebooks}:${b.bitsPerSecond / 1000}`).join(' ')}`);
     }
     for (const b of registry.broken) console.log(`BROKEN ${b.dir}: ${b.error}`);
   }
-  for (const m of registry.models.values()) await m.release();
+  for (const m of registry.versions) await m.release();
   return EXIT.ok;
 }
 

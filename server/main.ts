@@ -24,8 +24,9 @@ export interface RunningServer {
 export async function startServer(config: ServerConfig, opts: { handleSignals?: boolean } = {}): Promise<RunningServer> {
   const app = await buildApp(config);
   const { registry } = app.tokstream;
-  for (const m of registry.models.values()) {
-    const line = `model ${m.name} ${m.manifest.version}: ${m.provider.toUpperCase()} execution provider${m.fallbackReason ? ` (FALLBACK: ${m.fallbackReason})` : ''}`;
+  for (const m of registry.versions) {
+    const older = registry.models.get(m.name) !== m ? ' (older version, decodes the .tok files it wrote)' : '';
+    const line = `model ${m.name} ${m.manifest.version}${older}: ${m.provider.toUpperCase()} execution provider${m.fallbackReason ? ` (FALLBACK: ${m.fallbackReason})` : ''}`;
     console.error(`tokstream: ${line}`);
     app.log.info({ model: m.name, provider: m.provider, fallback: m.fallbackReason }, line);
   }

@@ -260,14 +260,14 @@ describe('models, tokens and parameters', () => {
     expect((await res.json()).error.code).toBe('invalid_request');
   });
 
-  it('400 when a .tok was written by another model (model_mismatch), or more codebooks are asked than it holds (invalid_request)', async () => {
+  it('400 when no loaded model wrote a .tok (model_not_found), or more codebooks are asked than it holds (invalid_request)', async () => {
     const h = api.model.manifest;
     const foreign = await encodeTok(
       { modelName: 'default', modelSha256: 'ab'.repeat(32), sampleRate: h.sampleRate, hopLength: h.hopLength, numCodebooks: 2, codebookSize: h.codebookSize, originalSampleRate: h.sampleRate },
       { numCodebooks: 2, numFrames: 10, codes: new Int32Array(20) },
       { originalLength: 3200 },
     );
-    expectError(await post('/v1/decode', foreign, { 'content-type': TOK }), 400, 'model_mismatch');
+    expectError(await post('/v1/decode', foreign, { 'content-type': TOK }), 400, 'model_not_found');
     expectError(await post('/v1/decode?codebooks=5', tokBytes, { 'content-type': TOK }), 400, 'invalid_request');
     expectError(await post('/v1/decode?model=other', tokBytes, { 'content-type': TOK }), 400, 'model_not_found');
   });

@@ -2,7 +2,8 @@ import type { FastifyInstance } from 'fastify';
 import { encodeAudioStream, OUTPUT_MEDIA_TYPES } from '../../codec/audio-output.js';
 import { CodecError } from '../../codec/errors.js';
 import type { CodecModel } from '../../codec/model.js';
-import { assertTokMatchesModel, type TokHeader } from '../../codec/tokfile.js';
+import { modelForTok } from '../../codec/registry.js';
+import type { TokHeader } from '../../codec/tokfile.js';
 import { decodeTokToPcm, receiveTok } from './decode-job.js';
 import { findModel, jobHooks, type RouteDeps } from './deps.js';
 import { chooseOutputFormat, type FormatParam } from './format.js';
@@ -50,6 +51,7 @@ export function registerDecodeRoute(app: FastifyInstance, deps: RouteDeps): void
       return reply
         .type(OUTPUT_MEDIA_TYPES[format])
         .header('x-tokstream-model', model.name)
+        .header('x-tokstream-model-version', model.manifest.version)
         .header('x-tokstream-codebooks', String(codebooks))
         .header('x-tokstream-sample-rate', String(model.manifest.sampleRate))
         .send(job.responseBody(audio));
@@ -64,11 +66,10 @@ interface DecodeTarget {
   maxFrames: number;
 }
 
-/** The model a .tok header asks for (or the one named), checked against the file. */
+/** The model version a .tok header names by its hash (or the one named), checked against the file. */
 function decodeTarget(deps: RouteDeps, header: TokHeader, params: JobParams): DecodeTarget {
-  const model = findModel(deps, params.model ?? header.modelName);
-  const m = model.manifest;
-  assertTokMatchesModel(header, { name: m.name, sha256: model.hash, sampleRate: m.sampleRate, hopLength: m.hopLength, codebookSize: m.codebookSize, numCodebooks: m.numCodebooks });
+  // an older version kept loaded decodes the files it wrote
+  const model = modelForTok({ models: deps.models, versions: deps.versions ?? [...deps.models.values()] }, header, params.model);
   const codebooks = codebooksWithin(params.codebooks, header.numCodebooks, 'this .tok');
-  return { model, codebooks, maxFrames: Math.floor((deps.config.maxDurationSec * m.sampleRate) / m.hopLength) };
+  return { model, codebooks, maxFrames: Math.floor((deps.config.maxDurationSec * model.manifest.sampleRate) / model.manifest.hopLength) };
 }

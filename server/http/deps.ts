@@ -10,9 +10,12 @@ import type { JobSlots } from './job-slots.js';
 
 /** What the HTTP API shares with the rest of the process (models, batchers, auth). */
 export interface HttpApiOptions {
+  /** The current version of each model, by name. */
   models: Map<string, CodecModel>;
+  /** Every loaded version (current ones included); a .tok is decoded by the one with its hash. Default: `models`. */
+  versions?: CodecModel[];
   broken: BrokenModel[];
-  /** The one batcher of a model, shared with the stream server. */
+  /** The one batcher of a model (of any loaded version), shared with the stream server. */
   batcherFor: (model: CodecModel) => ModelBatcher;
   /** Model used when a request names none (default "default"). */
   defaultModel?: string;

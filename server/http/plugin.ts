@@ -60,9 +60,10 @@ function fromServices(app: FastifyInstance): Partial<HttpApiOptions> {
   if (!s) return {};
   return {
     models: s.registry.models,
+    versions: s.registry.versions,
     broken: s.registry.broken,
     batcherFor: (model) => {
-      const b = s.batchers.get(model.name);
+      const b = s.batcherOf.get(model);
       if (!b) throw new Error(`no batcher for model ${model.name}`);
       return b;
     },
