@@ -141,15 +141,15 @@ async function loadModel(values: Record<string, unknown>, choose?: (registry: Mo
 }
 
 function byName(registry: ModelRegistry, values: Record<string, unknown>): CodecModel {
-  const name = (values.model as string | undefined) ?? (registry.models.has('default') ? 'default' : [...registry.models.keys()][0]);
-  const model = name === undefined ? undefined : registry.models.get(name);
+  const loaded = [...registry.models.keys()];
+  const name = (values.model as string | undefined) ?? (registry.models.has('default') || loaded.length === 0 ? 'default' : loaded[0]);
+  const model = registry.models.get(name);
   if (model) return model;
   // the real reason: the folder of that name failed to load (which file, which provider), or there is none
   const broken = registry.broken.find((b) => b.dir.endsWith(`/${name}`));
   if (broken) throw new CodecError('model_broken', `model folder ${broken.dir}: ${broken.error}`);
   const others = registry.broken.map((b) => ` broken: ${b.dir}: ${b.error};`).join('');
-  const loaded = [...registry.models.keys()].join(', ') || 'none';
-  throw new CodecError('model_not_found', `no model "${name ?? 'default'}" in ${modelsDir(values)} (loaded: ${loaded};${others || ' no other model folders'})`);
+  throw new CodecError('model_not_found', `no model "${name}" in ${modelsDir(values)} (loaded: ${loaded.join(', ') || 'none'};${others || ' no other model folders'})`);
 }
 
 function positional(p: string[], n: number, what: string): string {
