@@ -1,7 +1,8 @@
 import { join } from 'node:path';
 import { CodecError } from './errors.js';
 import { bitrate, frameRate, modelHash, readManifest, sha256File, type ModelManifest, type StreamingGraphSpec } from './manifest.js';
-import { createSession, ort, type LoadedSession, type RuntimeOptions, type Tensor } from './runtime.js';
+import { createSession, type GraphSession, type LoadedSession, type RuntimeOptions, type TensorData } from './runtime.js';
+import { SessionHost } from './session-host.js';
 import { StreamDecoder, tailAudio, validateTokens, type DecodeWindow } from './stream-decoder.js';
 import { StreamEncoder, concatTokens, sliceTokens, type EncodeWindow } from './stream-encoder.js';
 import type { TokenBlock } from './types.js';
@@ -44,6 +45,8 @@ export class CodecModel {
     /** the stateful streaming graphs, when the manifest has them */
     private readonly encStep?: LoadedSession,
     private readonly decStep?: LoadedSession,
+    /** the worker threads running the sessions, unless they run on the caller's thread */
+    private readonly host?: SessionHost,
   ) {}
 
   /**
@@ -54,14 +57,21 @@ export class CodecModel {
   static async load(dir: string, opts: RuntimeOptions = {}, parts: 'all' | 'encoder' = 'all'): Promise<CodecModel> {
     const manifest = await readManifest(dir);
     const { encoder, decoder } = manifest;
-    const enc = await loadGraph(dir, encoder, [encoder.input.name], [encoder.output.name], opts);
-    if (parts === 'encoder') return new CodecModel(dir, manifest, enc, undefined);
-    const dec = await loadGraph(dir, decoder, [decoder.input.name], [decoder.output.name], opts);
-    const s = encoder.streaming;
-    const encStep = s && (await loadGraph(dir, s, [s.input.name, s.stateInput.name], [s.output.name, s.stateOutput.name], opts));
-    const d = decoder.streaming;
-    const decStep = d && (await loadGraph(dir, d, [d.input.name, d.stateInput.name], [d.output.name, d.finalOutput.name, d.stateOutput.name], opts));
-    return new CodecModel(dir, manifest, enc, dec, encStep, decStep);
+    const host = (opts.runOn ?? 'worker') === 'worker' ? new SessionHost(opts) : undefined;
+    const open = (path: string) => (host ? host.load(path) : createSession(path, opts));
+    try {
+      const enc = await loadGraph(dir, encoder, [encoder.input.name], [encoder.output.name], open);
+      if (parts === 'encoder') return new CodecModel(dir, manifest, enc, undefined, undefined, undefined, host);
+      const dec = await loadGraph(dir, decoder, [decoder.input.name], [decoder.output.name], open);
+      const s = encoder.streaming;
+      const encStep = s && (await loadGraph(dir, s, [s.input.name, s.stateInput.name], [s.output.name, s.stateOutput.name], open));
+      const d = decoder.streaming;
+      const decStep = d && (await loadGraph(dir, d, [d.input.name, d.stateInput.name], [d.output.name, d.finalOutput.name, d.stateOutput.name], open));
+      return new CodecModel(dir, manifest, enc, dec, encStep, decStep, host);
+    } catch (e) {
+      await host?.close();
+      throw e;
+    }
   }
 
   get name(): string {
@@ -275,22 +285,23 @@ export class CodecModel {
   }
 
   async release(): Promise<void> {
+    if (this.host) return this.host.close(); // the sessions go with their threads
     await Promise.all([this.enc.session.release(), this.dec?.session.release(), this.encStep?.session.release(), this.decStep?.session.release()]);
   }
 }
 
 /** Equal-length signals as one float32 [batch, n] tensor; n a positive multiple of `multiple`. */
-function stackAudio(audio: Float32Array[], multiple: number): { tensor: Tensor; n: number } {
+function stackAudio(audio: Float32Array[], multiple: number): { tensor: TensorData; n: number } {
   const n = audio[0]?.length ?? 0;
   if (audio.some((a) => a.length !== n)) throw new CodecError('invalid_argument', 'batched windows must have equal lengths');
   if (n === 0 || n % multiple !== 0) throw new CodecError('invalid_argument', `window length ${n} must be a positive multiple of ${multiple}`);
   const data = new Float32Array(audio.length * n);
   audio.forEach((a, i) => data.set(a, i * n));
-  return { tensor: new ort.Tensor('float32', data, [audio.length, n]), n };
+  return { tensor: { type: 'float32', data, dims: [audio.length, n] }, n };
 }
 
 /** Equal-shape, validated token blocks as one int64 [batch, codebooks, frames] tensor. */
-function stackCodes(manifest: ModelManifest, blocks: TokenBlock[]): Tensor {
+function stackCodes(manifest: ModelManifest, blocks: TokenBlock[]): TensorData {
   const k = blocks[0]?.numCodebooks ?? 0;
   const t = blocks[0]?.numFrames ?? 0;
   if (blocks.some((b) => b.numCodebooks !== k || b.numFrames !== t)) throw new CodecError('invalid_argument', 'batched windows must have equal shapes');
@@ -299,7 +310,7 @@ function stackCodes(manifest: ModelManifest, blocks: TokenBlock[]): Tensor {
     validateTokens(manifest, b);
     for (let j = 0; j < b.codes.length; j++) data[i * k * t + j] = BigInt(b.codes[j]);
   });
-  return new ort.Tensor('int64', data, [blocks.length, k, t]);
+  return { type: 'int64', data, dims: [blocks.length, k, t] };
 }
 
 /** Rows of an int64 [b, k, t] output as token blocks. */
@@ -314,12 +325,12 @@ function splitRows(flat: Float32Array, b: number, n: number): Float32Array[] {
 
 /** Runs a streaming graph on stacked states; checks every output's shape and splits the next states. */
 async function runStep(
-  session: LoadedSession['session'],
+  session: GraphSession,
   spec: StreamingGraphSpec,
-  feeds: Record<string, Tensor>,
+  feeds: Record<string, TensorData>,
   states: Float32Array[],
   expected: Record<string, number[]>,
-): Promise<{ outputs: Record<string, Tensor>; states: Float32Array[] }> {
+): Promise<{ outputs: Record<string, TensorData>; states: Float32Array[] }> {
   const b = states.length;
   const size = spec.stateSize;
   if (Object.values(feeds).some((f) => f.dims[0] !== b) || states.some((st) => st.length !== size)) {
@@ -327,7 +338,7 @@ async function runStep(
   }
   const state = new Float32Array(b * size);
   states.forEach((st, i) => state.set(st, i * size));
-  const outputs = await session.run({ ...feeds, [spec.stateInput.name]: new ort.Tensor('float32', state, [b, size]) });
+  const outputs = await session.run({ ...feeds, [spec.stateInput.name]: { type: 'float32', data: state, dims: [b, size] } });
   for (const [name, dims] of Object.entries({ ...expected, [spec.stateOutput.name]: [b, size] })) {
     if (outputs[name].dims.join() !== dims.join()) throw new CodecError('model_broken', `${spec.file}: output ${name} has shape [${outputs[name].dims}], expected [${dims}]`);
   }
@@ -335,7 +346,13 @@ async function runStep(
 }
 
 /** Checks a graph file against its manifest entry (hash, I/O names) and opens an ORT session on it. */
-async function loadGraph(dir: string, spec: { file: string; sha256: string }, inputs: string[], outputs: string[], opts: RuntimeOptions): Promise<LoadedSession> {
+async function loadGraph(
+  dir: string,
+  spec: { file: string; sha256: string },
+  inputs: string[],
+  outputs: string[],
+  open: (path: string) => Promise<LoadedSession>,
+): Promise<LoadedSession> {
   const path = join(dir, spec.file);
   let sha: string;
   try {
@@ -346,7 +363,7 @@ async function loadGraph(dir: string, spec: { file: string; sha256: string }, in
   if (sha !== spec.sha256) throw new CodecError('model_broken', `${path}: sha256 ${sha} != manifest ${spec.sha256}`);
   let loaded: LoadedSession;
   try {
-    loaded = await createSession(path, opts);
+    loaded = await open(path);
   } catch (e) {
     if (e instanceof CodecError) throw e;
     throw new CodecError('model_broken', `${path}: onnxruntime cannot load it (${(e as Error).message})`);

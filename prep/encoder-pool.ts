@@ -1,10 +1,8 @@
-import { Worker } from 'node:worker_threads';
-import { CodecError, type CodecErrorCode } from '../codec/errors.js';
 import { readManifest, type ModelManifest } from '../codec/manifest.js';
+import { CodecModel } from '../codec/model.js';
 import type { ProviderChoice } from '../codec/runtime.js';
 import { sliceTokens } from '../codec/stream-encoder.js';
 import type { TokenBlock } from '../codec/types.js';
-import type { EncodeReply, EncodeRequest, EncoderWorkerData, WorkerHello } from './encoder-worker.js';
 
 export interface EncoderPoolOptions {
   modelDir: string;
@@ -27,11 +25,10 @@ interface Pending {
 }
 
 interface Slot {
-  worker: Worker;
-  inFlight: Map<number, Pending[]>;
+  /** an encoder-only model whose session runs on a worker thread of its own; set once loaded */
+  model: CodecModel | undefined;
+  inFlight: number;
   busySince: number;
-  /** its session has loaded */
-  up: boolean;
 }
 
 /** Batches kept queued per session so it never waits for the main thread between runs. */
@@ -45,7 +42,6 @@ const IN_FLIGHT_PER_WORKER = 2;
 export class EncoderPool {
   private readonly queue: Pending[] = [];
   private readonly slots: Slot[] = [];
-  private nextId = 0;
   private broken: Error | undefined;
   /** windows and ONNX runs so far (for benchmarks and logs) */
   windows = 0;
@@ -80,47 +76,28 @@ export class EncoderPool {
    */
   static open(manifest: ModelManifest, opts: EncoderPoolOptions): EncoderPool {
     const pool = new EncoderPool(manifest, Math.max(1, opts.batch));
-    const data: EncoderWorkerData = { modelDir: opts.modelDir, threads: opts.threads, provider: opts.provider };
-    const hellos = Array.from({ length: opts.workers }, () => pool.spawn(data));
-    pool.ready = Promise.all(hellos).then((hs) => {
-      const bad = hs.find((h) => !h.ready);
-      if (bad && !bad.ready) throw new CodecError((bad.error.code as CodecErrorCode) ?? 'model_broken', bad.error.message);
-      const first = hs[0] as Extract<WorkerHello, { ready: true }>;
-      pool.provider = first.provider;
-      pool.fallbackReason = first.fallbackReason;
+    const runtime = { intraOpThreads: opts.threads, interOpThreads: 1, provider: opts.provider, log: () => {} };
+    const loads = Array.from({ length: opts.workers }, () => {
+      const slot: Slot = { model: undefined, inFlight: 0, busySince: 0 };
+      pool.slots.push(slot);
+      return CodecModel.load(opts.modelDir, runtime, 'encoder').then((model) => {
+        slot.model = model;
+        if (pool.broken) void model.release(); // closed or failed while loading
+        else pool.dispatch();
+        return model;
+      });
+    });
+    pool.ready = Promise.all(loads).then((models) => {
+      pool.provider = models[0].provider;
+      pool.fallbackReason = models[0].fallbackReason;
     });
     pool.ready.catch((e: Error) => pool.fail(new Error(`encoder sessions did not start: ${e.message}`)));
     return pool;
   }
 
-  /** One worker thread; its slot takes windows once its session says hello. */
-  private spawn(data: EncoderWorkerData): Promise<WorkerHello> {
-    const worker = new Worker(new URL('./encoder-worker.js', import.meta.url), { workerData: data });
-    const slot: Slot = { worker, inFlight: new Map(), busySince: 0, up: false };
-    this.slots.push(slot);
-    return new Promise<WorkerHello>((resolve) => {
-      worker.once('message', (hello: WorkerHello) => {
-        resolve(hello);
-        if (!hello.ready) return;
-        slot.up = true;
-        worker.on('message', (r: EncodeReply) => this.onReply(slot, r));
-        this.dispatch();
-      });
-      worker.on('error', (e) => {
-        resolve({ ready: false, error: { message: e.message } });
-        this.fail(new Error(`encoder thread died: ${e.message}`));
-      });
-      worker.on('exit', (code) => {
-        resolve({ ready: false, error: { message: `encoder thread exited with code ${code}` } });
-        if (!this.broken && code !== 0) this.fail(new Error(`encoder thread exited with code ${code}`));
-      });
-    });
-  }
-
   /**
    * Encodes one window; resolves with frames [keepFrom, keepFrom+keepCount) of the first `codebooks`
-   * codebooks. The pool takes `audio`: a window that owns its whole buffer may be transferred
-   * (detached here), so the caller must not read it afterwards.
+   * codebooks.
    */
   encode(audio: Float32Array, keepFrom: number, keepCount: number, codebooks: number): Promise<TokenBlock> {
     if (this.broken) return Promise.reject(this.broken);
@@ -132,57 +109,35 @@ export class EncoderPool {
 
   private dispatch(): void {
     for (const slot of this.slots) {
-      while (slot.up && this.queue.length && slot.inFlight.size < IN_FLIGHT_PER_WORKER) {
+      while (slot.model && !this.broken && this.queue.length && slot.inFlight < IN_FLIGHT_PER_WORKER) {
         const len = this.queue[0].audio.length;
         const take: Pending[] = [];
         for (let i = 0; i < this.queue.length && take.length < this.batch; ) {
           if (this.queue[i].audio.length === len) take.push(...this.queue.splice(i, 1));
           else i++;
         }
-        const first = take[0].audio;
-        const own = take.length === 1 && first.buffer instanceof ArrayBuffer && first.byteOffset === 0 && first.byteLength === first.buffer.byteLength;
-        // a lone window that owns its buffer is handed over as it is (transferred, not copied)
-        const audio = own ? first : new Float32Array(len * take.length);
-        if (!own) take.forEach((p, i) => audio.set(p.audio, i * len));
-        const id = this.nextId++;
-        if (slot.inFlight.size === 0) slot.busySince = performance.now();
-        slot.inFlight.set(id, take);
+        if (slot.inFlight++ === 0) slot.busySince = performance.now();
         this.windows += take.length;
         this.runs++;
-        slot.worker.postMessage({ id, n: take.length, audio } satisfies EncodeRequest, [audio.buffer as ArrayBuffer]);
+        slot.model.encodeBatch(take.map((p) => p.audio)).then(
+          (blocks) => take.forEach((p, i) => p.resolve(sliceTokens(blocks[i], p.keepFrom, p.keepCount, p.codebooks))),
+          (e: Error) => take.forEach((p) => p.reject(e)),
+        ).finally(() => {
+          if (--slot.inFlight === 0) this.busyMs += performance.now() - slot.busySince;
+          this.dispatch();
+        });
       }
     }
   }
 
-  private onReply(slot: Slot, r: EncodeReply): void {
-    const batch = slot.inFlight.get(r.id);
-    if (!batch) return;
-    slot.inFlight.delete(r.id);
-    if (slot.inFlight.size === 0) this.busyMs += performance.now() - slot.busySince;
-    if ('error' in r) {
-      const e = new CodecError((r.error.code as CodecErrorCode) ?? 'model_broken', r.error.message);
-      batch.forEach((p) => p.reject(e));
-    } else {
-      const per = r.numCodebooks * r.numFrames;
-      batch.forEach((p, i) => {
-        const block = { numCodebooks: r.numCodebooks, numFrames: r.numFrames, codes: r.codes.subarray(i * per, (i + 1) * per) };
-        p.resolve(sliceTokens(block, p.keepFrom, p.keepCount, p.codebooks));
-      });
-    }
-    this.dispatch();
-  }
-
   private fail(e: Error): void {
     this.broken ??= e;
-    for (const slot of this.slots) {
-      for (const batch of slot.inFlight.values()) batch.forEach((p) => p.reject(e));
-      slot.inFlight.clear();
-    }
     this.queue.splice(0).forEach((p) => p.reject(e));
   }
 
+  /** Ends the sessions; windows in flight are rejected. */
   async close(): Promise<void> {
-    this.broken ??= new Error('encoder pool closed');
-    await Promise.all(this.slots.map((s) => s.worker.terminate()));
+    this.fail(new Error('encoder pool closed'));
+    await Promise.all(this.slots.map((s) => s.model?.release()));
   }
 }

@@ -53,6 +53,7 @@ export async function buildApp(config: ServerConfig): Promise<FastifyInstance> {
     provider: config.provider,
     intraOpThreads: config.intraOpThreads,
     interOpThreads: config.interOpThreads,
+    workers: config.maxConcurrentRuns, // each run in flight gets a session thread of its own
     log: (msg) => app.log.warn(msg),
   });
   const metrics = new ServerMetrics(config.defaultChunkMs / 1000);
