@@ -38,15 +38,6 @@ export interface TensorData {
   dims: readonly number[];
 }
 
-/** The buffers of tensors that own them whole: transferable without detaching anything else. */
-export function transferables(tensors: Record<string, TensorData>): ArrayBuffer[] {
-  const out = new Set<ArrayBuffer>();
-  for (const { data } of Object.values(tensors)) {
-    if (data.buffer instanceof ArrayBuffer && data.byteOffset === 0 && data.byteLength === data.buffer.byteLength) out.add(data.buffer);
-  }
-  return [...out];
-}
-
 /** An ONNX session on this thread or on a worker thread; feeds may be transferred (detached) by `run`. */
 export interface GraphSession {
   readonly inputNames: readonly string[];

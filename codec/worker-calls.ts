@@ -1,0 +1,96 @@
+import { Worker } from 'node:worker_threads';
+import { CodecError, type CodecErrorCode } from './errors.js';
+
+/** A failure inside a worker thread, as it crosses back. */
+export interface WireError {
+  /** a CodecError's code */
+  code?: string;
+  message: string;
+}
+
+export function toWireError(e: unknown): WireError {
+  return { code: e instanceof CodecError ? e.code : undefined, message: (e as Error).message ?? String(e) };
+}
+
+/** The buffers of typed arrays that own them whole: transferable without detaching anything else. */
+export function transferables(arrays: Iterable<ArrayBufferView>): ArrayBuffer[] {
+  const out = new Set<ArrayBuffer>();
+  for (const a of arrays) {
+    if (a.buffer instanceof ArrayBuffer && a.byteOffset === 0 && a.byteLength === a.buffer.byteLength) out.add(a.buffer);
+  }
+  return [...out];
+}
+
+/**
+ * Request/reply calls to one worker thread (codec/<name>.js) that answers each `{ id, ... }` message
+ * with `{ id, ... }` or `{ id, error }`. The thread keeps the process alive only while a call is in
+ * flight; if it dies, every call in flight and later is rejected with a plain Error (no input is to
+ * blame for it).
+ */
+export class WorkerCalls {
+  private readonly worker: Worker;
+  private readonly pending = new Map<number, { resolve: (r: object) => void; reject: (e: Error) => void }>();
+  private nextId = 0;
+  private broken: Error | undefined;
+
+  constructor(name: string, workerData: unknown) {
+    this.worker = new Worker(workerFile(name), { workerData });
+    this.worker.unref();
+    this.worker.on('message', (r: { id: number; error?: WireError }) => {
+      const p = this.pending.get(r.id);
+      if (!p) return;
+      this.pending.delete(r.id);
+      if (this.pending.size === 0) this.worker.unref();
+      if (r.error) p.reject(fromWireError(r.error));
+      else p.resolve(r);
+    });
+    this.worker.on('error', (e) => this.fail(new Error(`${name} thread died: ${e.message}`)));
+    this.worker.on('exit', (code) => this.fail(new Error(`${name} thread exited with code ${code}`)));
+  }
+
+  /** False once the thread has died or been closed. */
+  get alive(): boolean {
+    return this.broken === undefined;
+  }
+
+  /** Calls in flight. */
+  get inFlight(): number {
+    return this.pending.size;
+  }
+
+  call<R extends { id: number }>(req: object, transfer: ArrayBuffer[] = []): Promise<R> {
+    if (this.broken) return Promise.reject(this.broken);
+    const id = this.nextId++;
+    return new Promise<R>((resolve, reject) => {
+      if (this.pending.size === 0) this.worker.ref(); // a caller awaits: keep the process up until the reply
+      this.pending.set(id, { resolve: resolve as (r: object) => void, reject });
+      this.worker.postMessage({ ...req, id }, transfer);
+    });
+  }
+
+  private fail(e: Error): void {
+    this.broken ??= e;
+    for (const p of this.pending.values()) p.reject(this.broken);
+    this.pending.clear();
+  }
+
+  /** Ends the thread; calls in flight are rejected. */
+  async close(reason = 'closed'): Promise<void> {
+    this.fail(new Error(reason));
+    await this.worker.terminate();
+  }
+}
+
+/** A CodecError where the thread's error carried a code, else a plain Error (as onnxruntime throws). */
+function fromWireError(e: WireError): Error {
+  return e.code ? new CodecError(e.code as CodecErrorCode, e.message) : new Error(e.message);
+}
+
+/**
+ * A worker's compiled file: beside this one, or under dist/ when this module runs from its
+ * TypeScript source (vitest), since a worker thread of Node 20 cannot load TypeScript.
+ */
+function workerFile(name: string): URL {
+  const here = import.meta.url;
+  return here.endsWith('.ts') ? new URL(`../dist/codec/${name}.js`, here) : new URL(`./${name}.js`, here);
+}
