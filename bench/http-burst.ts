@@ -9,7 +9,10 @@
  * The burst's clients run in a child process, so the server's event loop is the only one measured
  * here; its delay (monitorEventLoopDelay) is printed as well.
  *
- *   npm run bench:http-burst [-- --clients 40 --seconds 30 --stream-seconds 15 --threads 2]
+ *   npm run bench:http-burst [-- --clients 40 --seconds 30 --stream-seconds 15 --threads 2 --runs 1]
+ *
+ * (--threads: onnxruntime intra-op threads per session; --runs: the model's ONNX runs in flight,
+ * each on a session thread of its own: the server's --max-concurrent-runs)
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
@@ -29,6 +32,7 @@ const CLIENTS = arg('clients', 40);
 const SECONDS = arg('seconds', 30);
 const STREAM_SECONDS = arg('stream-seconds', 15);
 const THREADS = arg('threads', 2);
+const RUNS = arg('runs', 1);
 const loadAt = process.argv.indexOf('--load');
 if (loadAt > 0) {
   // the child process: the burst's clients only
@@ -54,12 +58,12 @@ const streamPcm = (() => {
 const modelsDir = join(work, 'models');
 execFileSync('mkdir', ['-p', modelsDir]);
 symlinkSync(join(repo, 'models/default'), join(modelsDir, 'default'));
-const config = resolveServerConfig({ host: '127.0.0.1', port: 0, noAuth: true, logLevel: 'silent', modelsDir, intraOpThreads: THREADS, demo: false });
+const config = resolveServerConfig({ host: '127.0.0.1', port: 0, noAuth: true, logLevel: 'silent', modelsDir, intraOpThreads: THREADS, maxConcurrentRuns: RUNS, demo: false });
 const server = await startServer(config);
 const model = server.app.tokstream.registry.models.get('default')!;
 const wsUrl = server.url.replace('http', 'ws') + '/v1/stream';
 const jobs = Number(process.env.TOKSTREAM_HTTP_MAX_JOBS ?? 4);
-console.log(`\n${CLIENTS} clients x ${SECONDS} s uploads (WAV 44.1 kHz stereo / MP3), ${jobs} job slots, ${THREADS} intra-op threads, model ${model.name} on ${model.provider.toUpperCase()}\n`);
+console.log(`\n${CLIENTS} clients x ${SECONDS} s uploads (WAV 44.1 kHz stereo / MP3), ${jobs} job slots, ${THREADS} intra-op threads x ${RUNS} concurrent runs, model ${model.name} on ${model.provider.toUpperCase()}\n`);
 
 /** GETs `path` every `everyMs` until `stop()`; the latencies in ms. */
 function probe(path: string, everyMs: number): { stop: () => Promise<number[]> } {

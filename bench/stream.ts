@@ -14,7 +14,8 @@
  *      latency of PCM from the send of the packet that completed it), against offline decode.
  *
  * The server runs in a child process (its RSS is its own); clients run here. Options:
- *   --chunk-ms 80 --trial-sec 6 --max-n 256 --threads 0 --provider cpu --codebooks 8 --model-dir models/default --batch-wait-ms 4
+ *   --chunk-ms 80 --trial-sec 6 --max-n 256 --threads 0 --runs 1 --provider cpu --codebooks 8 --model-dir models/default --batch-wait-ms 4
+ * (--runs: the server's --max-concurrent-runs, one session thread per run in flight)
  * The offline throughput is measured before and after the stream trials; on a shared machine the
  * spread between the two says how much the load moved during the run.
  */
@@ -44,6 +45,7 @@ const CODEBOOKS = num('codebooks', 8);
 const PROVIDER = (args.get('provider') ?? 'cpu') as 'cpu' | 'cuda' | 'auto';
 const MODEL_DIR = resolve(args.get('model-dir') ?? 'models/default');
 const BATCH_WAIT_MS = num('batch-wait-ms', 4);
+const RUNS = num('runs', 1);
 const SEND_MS = 20;
 
 if (args.has('serve')) void serve(JSON.parse(args.get('serve')!));
@@ -53,7 +55,7 @@ else void main();
 async function serve(opts: { maxBatch: number; modelsDir: string }): Promise<void> {
   const config = resolveServerConfig({
     port: 0, noAuth: true, logLevel: 'warn', demo: false, modelsDir: opts.modelsDir, provider: PROVIDER, intraOpThreads: THREADS,
-    maxStreams: 4096, maxBatch: opts.maxBatch, maxBatchWaitMs: BATCH_WAIT_MS, admissionMaxQueueMs: 1e9, idleTimeoutMs: 60_000,
+    maxStreams: 4096, maxBatch: opts.maxBatch, maxBatchWaitMs: BATCH_WAIT_MS, maxConcurrentRuns: RUNS, admissionMaxQueueMs: 1e9, idleTimeoutMs: 60_000,
   });
   const server = await startServer(config);
   const busySec = async () => {
