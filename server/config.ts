@@ -60,6 +60,10 @@ export interface ServerConfig {
   roomMaxQueuedBytes: number;
   /** A listener that has had every packet dropped for this long is closed (slow_consumer). */
   roomStallMs: number;
+  /** Redis shared by the nodes of a cluster for rooms across servers (docs/deploy.md); none: rooms are local. */
+  redisUrl?: string;
+  /** Period of each node's Redis heartbeat; a node silent for 3 periods is dead and its publishers end. */
+  redisHeartbeatMs: number;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 }
 
@@ -99,6 +103,8 @@ export const DEFAULT_SERVER_CONFIG: ServerConfig = {
   maxRoomPublishers: 16,
   roomMaxQueuedBytes: 32 * 1024,
   roomStallMs: 10_000,
+  redisUrl: undefined,
+  redisHeartbeatMs: 1000,
   logLevel: 'info',
 };
 
@@ -151,6 +157,8 @@ const OPTIONS: OptionSpec[] = [
   { key: 'maxRoomPublishers', flag: 'max-room-publishers', env: 'TOKSTREAM_MAX_ROOM_PUBLISHERS', kind: 'int', help: 'publishers at once per room' },
   { key: 'roomMaxQueuedBytes', flag: 'room-max-queued-bytes', env: 'TOKSTREAM_ROOM_MAX_QUEUED_BYTES', kind: 'int', help: 'bytes queued to a listener before its packets are dropped' },
   { key: 'roomStallMs', flag: 'room-stall-ms', env: 'TOKSTREAM_ROOM_STALL_MS', kind: 'int', help: 'close a listener whose packets have all been dropped this long' },
+  { key: 'redisUrl', flag: 'redis-url', env: 'TOKSTREAM_REDIS_URL', kind: 'string', help: 'Redis shared by every node: rooms across servers (redis://host:port[/db])' },
+  { key: 'redisHeartbeatMs', flag: 'redis-heartbeat-ms', env: 'TOKSTREAM_REDIS_HEARTBEAT_MS', kind: 'int', help: 'node heartbeat; a dead node\'s publishers end within 4 periods' },
   { key: 'logLevel', flag: 'log-level', env: 'TOKSTREAM_LOG_LEVEL', kind: 'level', help: 'fatal | error | warn | info | debug | silent' },
 ];
 
@@ -217,6 +225,7 @@ export function resolveServerConfig(partial: Partial<ServerConfig> = {}): Server
     'pingIntervalMs', 'maxProtocolErrors', 'defaultChunkMs', 'minChunkMs', 'maxChunkMs', 'admissionMaxQueueMs', 'maxBatch', 'maxConcurrentRuns',
     'maxQueuedWindows', 'bulkRunBudgetMs',
     'maxRoomListeners', 'maxRoomPublishers', 'roomMaxQueuedBytes', 'roomStallMs', // [issue 8]
+    'redisHeartbeatMs',
   ];
   for (const k of positive) {
     const v = c[k];
@@ -233,6 +242,7 @@ export function resolveServerConfig(partial: Partial<ServerConfig> = {}): Server
   for (const key of c.apiKeys) {
     if (!/^[A-Za-z0-9._~-]{8,256}$/.test(key)) throw new ConfigError('API keys must be 8-256 characters of A-Z a-z 0-9 . _ ~ -');
   }
+  if (c.redisUrl !== undefined && !/^rediss?:\/\/[^\s]+$/.test(c.redisUrl)) throw new ConfigError("redisUrl must look like redis://[user:password@]host:port[/db] (or rediss:// for TLS)");
   const roomKeyError = c.roomKeys.map(roomKeyProblem).find((p) => p !== undefined); // [issue 8]
   if (roomKeyError) throw new ConfigError(roomKeyError);
   if (!c.noAuth && c.apiKeys.length === 0 && c.roomKeys.length === 0) {

@@ -1,5 +1,6 @@
 import { ConfigError, parseServerArgs, serverUsage } from './config.js';
 import { startServer } from './main.js';
+import { RelayStartError } from './rooms/redis-relay.js';
 
 /** `tokstream serve [options]`: runs until SIGINT/SIGTERM. */
 export async function runServe(argv: string[]): Promise<number> {
@@ -17,6 +18,14 @@ export async function runServe(argv: string[]): Promise<number> {
     }
     throw e;
   }
-  await startServer(config, { handleSignals: true });
+  try {
+    await startServer(config, { handleSignals: true });
+  } catch (e) {
+    if (e instanceof RelayStartError) {
+      console.error(`tokstream serve: ${e.message}`);
+      return 1;
+    }
+    throw e;
+  }
   return await new Promise<number>(() => {}); // the signal handlers end the process
 }

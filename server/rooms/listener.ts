@@ -2,14 +2,15 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { WebSocket } from 'ws';
 import { ROOM_NAME, type JoinedMessage } from '../../clients/ts/room-protocol.js';
 import type { ServerConfig } from '../config.js';
-import { StreamError } from '../stream/errors.js';
+import { StreamError, toStreamError } from '../stream/errors.js';
 import { PeerSocket, parseControlMessage } from '../stream/peer-socket.js';
 import { mayAccess, type RoomAccess } from './grants.js';
-import type { Room, RoomMetrics, RoomRegistry, RoomSubscriber } from './room.js';
+import type { RoomRelay } from './relay.js';
+import type { Room, RoomMetrics, RoomSubscriber } from './room.js';
 
 export interface ListenerContext {
   config: ServerConfig;
-  registry: RoomRegistry;
+  relay: RoomRelay;
   metrics: RoomMetrics;
   log: FastifyBaseLogger;
 }
@@ -22,7 +23,7 @@ export interface ListenerContext {
  * listeners never wait for it.
  */
 export class RoomListener implements RoomSubscriber {
-  private state: 'waiting' | 'joined' | 'closing' | 'closed' = 'waiting';
+  private state: 'waiting' | 'joining' | 'joined' | 'closing' | 'closed' = 'waiting';
   private room: Room | undefined;
   private errorCount = 0;
   private readonly socket: PeerSocket;
@@ -104,10 +105,18 @@ export class RoomListener implements RoomSubscriber {
     const name = m.room;
     if (typeof name !== 'string' || !ROOM_NAME.test(name)) throw new StreamError('bad_message', 'room must be 1-64 characters of [A-Za-z0-9._-]');
     if (!mayAccess(this.access, name, 'listen')) throw new StreamError('unauthorized', `this key may not listen to room "${name}"`);
-    const room = this.ctx.registry.get(name);
+    this.state = 'joining';
+    const room = this.ctx.relay.join(name);
+    if (room instanceof Promise) room.then((r) => this.joined(r), (e) => this.fail(toStreamError(e)));
+    else this.joined(room);
+  }
+
+  private joined(room: Room): void {
+    if (this.state !== 'joining') return this.ctx.relay.leave(room, this); // closed while the relay was asked
     this.room = room;
     this.state = 'joined';
     room.subscribers.add(this);
+    const name = room.name;
     const { config } = this.ctx;
     const joined: JoinedMessage = {
       type: 'joined', room: name, subscriberId: this.id, publishers: [...room.publishers.values()],
@@ -127,9 +136,8 @@ export class RoomListener implements RoomSubscriber {
   private leave(): void {
     const room = this.room;
     if (!room) return;
-    room.subscribers.delete(this);
-    this.ctx.registry.release(room);
     this.room = undefined;
+    this.ctx.relay.leave(room, this);
   }
 
   private cleanup(): void {

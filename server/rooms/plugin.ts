@@ -10,6 +10,8 @@ import { registerDecoderAssets } from './decoder-assets.js';
 import { registerRoomDemo } from './demo-pages.js';
 import { RoomAuth, type RoomAccess } from './grants.js';
 import { RoomListener } from './listener.js';
+import { RedisRelay } from './redis-relay.js';
+import { LocalRelay, type RoomRelay } from './relay.js';
 import { PublisherTap } from './publisher.js';
 import { RoomRegistry, roomMetrics } from './room.js';
 
@@ -37,12 +39,18 @@ export async function registerRooms(app: FastifyInstance): Promise<void> {
   const registry = new RoomRegistry();
   const rmetrics = roomMetrics(metrics.registry);
   const roomAuth = new RoomAuth(auth, config.roomKeys);
+  const relay: RoomRelay = config.redisUrl
+    ? await RedisRelay.connect({
+      url: config.redisUrl, heartbeatMs: config.redisHeartbeatMs, registry, metrics: rmetrics, maxListeners: config.maxRoomListeners,
+      grants: roomAuth.shareable, onGrants: (all) => roomAuth.useShared(all), log: app.log,
+    })
+    : new LocalRelay(registry);
   const publishers = new Set<StreamConnection>();
   const listeners = new Set<RoomListener>();
   let shuttingDown = false;
   const wss = new WebSocketServer({ noServer: true, maxPayload: config.maxFrameBytes * 4, handleProtocols: (p) => selectProtocol(p), perMessageDeflate: false });
   const streamCtx = { config, batchers, defaultModel, metrics, log: app.log };
-  const listenerCtx = { config, registry, metrics: rmetrics, log: app.log };
+  const listenerCtx = { config, relay, metrics: rmetrics, log: app.log };
 
   function refuse(ws: WebSocket, err: StreamError): void {
     metrics.refused.inc({ reason: err.code });
@@ -64,7 +72,7 @@ export async function registerRooms(app: FastifyInstance): Promise<void> {
     // publishers run the model: they are bounded like streams (counted apart from /v1/stream)
     if (publishers.size >= config.maxStreams) return refuse(ws, new StreamError('too_many_streams', `all ${config.maxStreams} publisher slots are in use; try later`));
     const id = `s-${randomBytes(6).toString('hex')}`;
-    const conn = new StreamConnection(id, ws, streamCtx, (c) => publishers.delete(c), new PublisherTap({ registry, metrics: rmetrics, maxPublishers: config.maxRoomPublishers }, access, id));
+    const conn = new StreamConnection(id, ws, streamCtx, (c) => publishers.delete(c), new PublisherTap({ relay, metrics: rmetrics, maxPublishers: config.maxRoomPublishers }, access, id));
     publishers.add(conn);
   }));
 
@@ -93,5 +101,6 @@ export async function registerRooms(app: FastifyInstance): Promise<void> {
     while (publishers.size + listeners.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     for (const ws of wss.clients) ws.terminate();
     wss.close();
+    await relay.close();
   });
 }

@@ -42,7 +42,8 @@ interface Started {
  * it), every token packet as sent, and the end. Plain /v1/stream connections have no tap.
  */
 export interface StreamTap {
-  checkStart(m: Record<string, unknown>): void;
+  /** May be asynchronous (rooms across nodes ask Redis for a publisher slot). */
+  checkStart(m: Record<string, unknown>): void | Promise<void>;
   started(ready: ReadyMessage): Record<string, unknown>;
   packet(bytes: Uint8Array): void;
   ended(): void;
@@ -111,7 +112,8 @@ export class StreamConnection {
     const version = m.version ?? PROTOCOL_VERSION;
     if (version !== PROTOCOL_VERSION) throw new StreamError('unsupported_version', `protocol version ${JSON.stringify(version)} not supported (1)`);
     if (m.direction !== 'encode' && m.direction !== 'decode') throw new StreamError('bad_message', 'direction must be "encode" or "decode"');
-    this.tap?.checkStart(m); // [issue 8] rooms
+    await this.tap?.checkStart(m); // [issue 8] rooms
+    if (this.state !== 'waiting') return this.tap?.ended(); // the socket went away while the room slot was being taken
     const modelName = m.model ?? this.ctx.defaultModel;
     if (typeof modelName !== 'string') throw new StreamError('bad_message', 'model must be a string');
     const batcher = batchers.get(modelName);
