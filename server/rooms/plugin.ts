@@ -18,6 +18,8 @@ import { RoomRegistry, roomMetrics } from './room.js';
 /** What tests and the benchmark inspect. */
 export interface RoomsService {
   registry: RoomRegistry;
+  /** How rooms reach other nodes (LocalRelay without --redis-url). */
+  relay: RoomRelay;
   publishers: ReadonlySet<StreamConnection>;
   listeners: ReadonlySet<RoomListener>;
 }
@@ -90,7 +92,7 @@ export async function registerRooms(app: FastifyInstance): Promise<void> {
 
   registerDecoderAssets(app, models, roomAuth);
   if (config.demo) registerRoomDemo(app);
-  app.decorate('rooms', { registry, publishers, listeners });
+  app.decorate('rooms', { registry, relay, publishers, listeners });
 
   app.addHook('preClose', async () => {
     shuttingDown = true;
