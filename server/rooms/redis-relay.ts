@@ -281,11 +281,11 @@ class RedisSlot extends LocalSlot {
 
   override packet(bytes: Uint8Array): number {
     if (this.publisher === undefined) return 0;
-    const info = this.room.publishers.get(this.publisher)!;
     const frame = encodeRoomPacket(this.publisher, bytes);
-    const n = this.room.deliver(frame);
-    this.relay.forward(this.room, this.publisher, frame, info.nextFrame);
-    return n;
+    const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    // other nodes first: one write to Redis, then this node's own fan-out (many sends)
+    this.relay.forward(this.room, this.publisher, frame, dv.getUint32(8, true) + dv.getUint32(12, true));
+    return this.room.deliver(frame);
   }
 
   override end(): void {
