@@ -29,13 +29,14 @@ describe('server configuration (parseServerArgs)', () => {
       ['--no-auth', '--bogus'], ['--no-auth', '--port', 'x'], ['--no-auth', '--port', '70000'], ['--no-auth', '--max-streams', '0'],
       ['--no-auth', '--bulk-share', '1.5'], ['--no-auth', '--provider', 'tpu'], ['--no-auth', '--min-chunk-ms', '500', '--max-chunk-ms', '100'],
       ['--api-key', 'short'], ['--api-key', 'has space in it'], ['--no-auth', 'stray'], ['--no-auth', '--port'],
+      ['--no-auth', '--redis-url', 'localhost:6379'], ['--no-auth', '--redis-url', 'redis://x', '--redis-heartbeat-ms', '0'],
     ];
     for (const argv of bad) expect(() => parseServerArgs(argv, {}), argv.join(' ')).toThrow(ConfigError);
   });
 
   it('documents every option with its environment variable', () => {
     const usage = serverUsage();
-    for (const flag of ['--port', '--max-streams', '--max-ahead-sec', '--max-buffered-sec', '--max-outbound-bytes', '--idle-timeout-ms', '--max-batch', '--max-batch-wait-ms', '--bulk-share', '--api-key', '--allowed-origin', '--no-auth', '--provider', '--threads']) {
+    for (const flag of ['--port', '--max-streams', '--max-ahead-sec', '--max-buffered-sec', '--max-outbound-bytes', '--idle-timeout-ms', '--max-batch', '--max-batch-wait-ms', '--bulk-share', '--api-key', '--allowed-origin', '--no-auth', '--provider', '--threads', '--redis-url', '--redis-heartbeat-ms']) {
       expect(usage).toContain(flag);
     }
     expect(usage).toContain('TOKSTREAM_MAX_STREAMS');
