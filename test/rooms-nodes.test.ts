@@ -4,11 +4,12 @@ import { join, resolve } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { encodeTokenPacket, type TokenPacket } from '../clients/ts/protocol.js';
-import { joinRoom, openRoomPublisher, type RoomEvent, type RoomSubscription } from '../clients/ts/room-client.js';
+import { encodeTokenPacket } from '../clients/ts/protocol.js';
+import { joinRoom, openRoomPublisher, type RoomEvent } from '../clients/ts/room-client.js';
 import { decodeRoomPacket } from '../clients/ts/room-protocol.js';
 import { readPcm, speechWav } from './helpers/fixtures.js';
 import { startRedis } from './helpers/redis-server.js';
+import { collect, ownPackets, until } from './helpers/rooms.js';
 import { Probe, defaultOnlyModelsDir, startTestServer } from './helpers/stream-harness.js';
 
 /** Rooms across nodes: a real redis-server, two in-process servers (A, B) and, for kill -9, a server process. */
@@ -42,22 +43,6 @@ afterAll(async () => {
 const ws = (s: { url: string }) => s.url.replace('http', 'ws');
 const listen = (s: { url: string }, room: string, apiKey = API_KEY) => joinRoom({ url: `${ws(s)}/v1/rooms/listen`, room, apiKey, WebSocket: WebSocket as never });
 
-function collect(sub: RoomSubscription): { events: RoomEvent[]; done: Promise<void> } {
-  const events: RoomEvent[] = [];
-  const done = (async () => {
-    for await (const e of sub) events.push(e);
-  })();
-  return { events, done };
-}
-
-async function until(pred: () => boolean, ms = 20_000, what = 'condition'): Promise<void> {
-  const end = Date.now() + ms;
-  while (!pred()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
 const packets = (events: RoomEvent[]) => events.flatMap((e) => (e.type === 'tokens' ? [e.packet] : []));
 
 describe('rooms across two nodes through Redis', () => {
@@ -65,10 +50,7 @@ describe('rooms across two nodes through Redis', () => {
     const subs = [await listen(a, 'lobby'), await listen(b, 'lobby'), await listen(b, 'lobby', LISTEN_KEY)];
     const got = subs.map(collect);
     const pub = await openRoomPublisher({ url: `${ws(a)}/v1/rooms/publish`, room: 'lobby', label: 'alice', apiKey: API_KEY, WebSocket: WebSocket as never, sampleRate: 16000, codebooks: 4 });
-    const own: TokenPacket[] = [];
-    const echo = (async () => {
-      for await (const p of pub) own.push(p);
-    })();
+    const { packets: own, done: echo } = ownPackets(pub);
     pub.write(speech);
     const closed = await pub.close();
     await echo;
@@ -85,10 +67,7 @@ describe('rooms across two nodes through Redis', () => {
 
   it('a late joiner on a node new to the room learns the publisher and its timeline from Redis', async () => {
     const pub = await openRoomPublisher({ url: `${ws(a)}/v1/rooms/publish`, room: 'late', apiKey: API_KEY, WebSocket: WebSocket as never, sampleRate: 16000, codebooks: 2 });
-    const own: TokenPacket[] = [];
-    const echo = (async () => {
-      for await (const p of pub) own.push(p);
-    })();
+    const { packets: own, done: echo } = ownPackets(pub);
     const half = Math.floor(speech.length / 2);
     pub.write(speech.subarray(0, half));
     await pub.flush();
@@ -196,10 +175,8 @@ describe('a node dies (kill -9)', () => {
     const dead = (await db.smembers('tokstream:rooms:nodes')).filter((n) => !nodesBefore.includes(n));
     expect(dead).toHaveLength(1);
     const pub = await openRoomPublisher({ url: `${ws(victim)}/v1/rooms/publish`, room: 'doomed', apiKey: API_KEY, WebSocket: WebSocket as never, sampleRate: 16000, codebooks: 2 });
-    const own: TokenPacket[] = [];
-    void (async () => {
-      for await (const p of pub) own.push(p);
-    })().catch(() => undefined);
+    const { packets: own, done: echo } = ownPackets(pub);
+    echo.catch(() => undefined); // the server is killed under it
     // speak in real time until the node is killed
     let speaking = true;
     const speaker = (async () => {

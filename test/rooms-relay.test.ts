@@ -1,9 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { encodeTokenPacket, type TokenPacket } from '../clients/ts/protocol.js';
-import { joinRoom, openRoomPublisher, type RoomEvent, type RoomSubscription } from '../clients/ts/room-client.js';
+import { encodeTokenPacket } from '../clients/ts/protocol.js';
+import { joinRoom, openRoomPublisher, type RoomEvent } from '../clients/ts/room-client.js';
 import { KIND_ROOM_TOKENS, decodeRoomPacket } from '../clients/ts/room-protocol.js';
 import { readPcm, speechWav } from './helpers/fixtures.js';
+import { collect, ownPackets, until } from './helpers/rooms.js';
 import { Probe, startTestServer } from './helpers/stream-harness.js';
 
 const API_KEY = 'rooms-api-key-1';
@@ -24,23 +25,6 @@ afterAll(async () => {
   await server?.close();
 });
 
-/** Collects a subscription's events in the background. */
-function collect(sub: RoomSubscription): { events: RoomEvent[]; done: Promise<void> } {
-  const events: RoomEvent[] = [];
-  const done = (async () => {
-    for await (const e of sub) events.push(e);
-  })();
-  return { events, done };
-}
-
-async function until(pred: () => boolean, ms = 20_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!pred()) {
-    if (Date.now() > end) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
 const tokenEvents = (events: RoomEvent[], publisher?: number) =>
   events.flatMap((e) => (e.type === 'tokens' && (publisher === undefined || e.publisher === publisher) ? [e] : []));
 
@@ -51,10 +35,7 @@ describe('rooms: publish and listen', () => {
     const e = collect(early);
     const pub = await openRoomPublisher({ url: `${base}/v1/rooms/publish`, room: 'lobby', label: 'alice', epochMs: 1234.5, apiKey: API_KEY, WebSocket: WebSocket as never, sampleRate: 16000, codebooks: 4, chunkMs: 80 });
     expect(pub.ready).toMatchObject({ room: 'lobby', publisher: 1, codebooks: 4 });
-    const own: TokenPacket[] = [];
-    const echo = (async () => {
-      for await (const p of pub) own.push(p);
-    })();
+    const { packets: own, done: echo } = ownPackets(pub);
     const half = Math.floor(speech.length / 2);
     pub.write(speech.subarray(0, half));
     await pub.flush();
