@@ -158,7 +158,7 @@ const OPTIONS: OptionSpec[] = [
   { key: 'roomMaxQueuedBytes', flag: 'room-max-queued-bytes', env: 'TOKSTREAM_ROOM_MAX_QUEUED_BYTES', kind: 'int', help: 'bytes queued to a listener before its packets are dropped' },
   { key: 'roomStallMs', flag: 'room-stall-ms', env: 'TOKSTREAM_ROOM_STALL_MS', kind: 'int', help: 'close a listener whose packets have all been dropped this long' },
   { key: 'redisUrl', flag: 'redis-url', env: 'TOKSTREAM_REDIS_URL', kind: 'string', help: 'Redis shared by every node: rooms across servers (redis://host:port[/db])' },
-  { key: 'redisHeartbeatMs', flag: 'redis-heartbeat-ms', env: 'TOKSTREAM_REDIS_HEARTBEAT_MS', kind: 'int', help: 'node heartbeat; a dead node\'s publishers end within 4 periods' },
+  { key: 'redisHeartbeatMs', flag: 'redis-heartbeat-ms', env: 'TOKSTREAM_REDIS_HEARTBEAT_MS', kind: 'int', help: 'node heartbeat; a dead node\'s publishers end within 5 periods' },
   { key: 'logLevel', flag: 'log-level', env: 'TOKSTREAM_LOG_LEVEL', kind: 'level', help: 'fatal | error | warn | info | debug | silent' },
 ];
 

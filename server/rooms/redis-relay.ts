@@ -86,6 +86,12 @@ export class RedisRelay implements RoomRelay {
     this.sub = new Redis(opts.url, options);
     for (const c of [this.cmd, this.sub]) c.on('error', (e: Error) => this.unreachable(e));
     this.sub.on('messageBuffer', (channel: Buffer, message: Buffer) => this.onMessage(channel.toString(), message));
+    // ioredis subscribes again after a reconnect; what was published meanwhile is lost: catch up
+    let connections = 0;
+    this.sub.on('ready', () => {
+      if (connections++ === 0) return;
+      for (const f of this.follows.values()) if (!f.queue) this.reconcile(f).catch((e: Error) => this.unreachable(e));
+    });
     this.packetPrefix = Buffer.concat([Buffer.from([PACKET]), Buffer.from(this.node, 'latin1')]);
   }
 
@@ -197,18 +203,30 @@ export class RedisRelay implements RoomRelay {
 
   /** Subscribes first, then reads who publishes and where each one's timeline is. */
   private async catchUp(f: Follow): Promise<void> {
-    const name = f.room.name;
-    await this.sub.subscribe(redisKeys.channel(name));
-    const [pubs, next] = redisKeys.room(name);
-    const [[e1, entries], [e2, frames]] = (await this.cmd.multi().hgetall(pubs).hgetall(next).exec()) as [Error | null, Record<string, string>][];
-    if (e1 || e2) throw e1 ?? e2;
-    for (const [n, json] of Object.entries(entries)) {
-      const { node, info } = JSON.parse(json) as { node: string; info?: PublisherInfo };
-      if (info) this.addRemote(f, info, node, Number(frames[n] ?? 0));
-    }
+    await this.sub.subscribe(redisKeys.channel(f.room.name));
+    await this.reconcile(f);
     const queued = f.queue ?? [];
     f.queue = undefined;
     for (const m of queued) this.apply(f, m);
+  }
+
+  /** Makes the room's remote publishers those Redis lists (after a catch-up, or a lost subscription). */
+  private async reconcile(f: Follow): Promise<void> {
+    const [pubs, next] = redisKeys.room(f.room.name);
+    const [[e1, entries], [e2, frames]] = (await this.cmd.multi().hgetall(pubs).hgetall(next).exec()) as [Error | null, Record<string, string>][];
+    if (e1 || e2) throw e1 ?? e2;
+    const listed = new Set<number>();
+    for (const [n, json] of Object.entries(entries)) {
+      const { node, info } = JSON.parse(json) as { node: string; info?: PublisherInfo };
+      if (!info) continue;
+      listed.add(info.publisher);
+      this.addRemote(f, info, node, Number(frames[n] ?? 0));
+    }
+    for (const n of [...f.remote.keys()]) {
+      if (listed.has(n)) continue;
+      f.remote.delete(n);
+      f.room.removePublisher(n); // its end was announced while this node was not subscribed
+    }
   }
 
   private onMessage(channel: string, message: Buffer): void {
