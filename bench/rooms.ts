@@ -47,6 +47,7 @@ const CODEBOOKS = num('codebooks', 8);
 const DECODE_SEC = num('decode-sec', 5);
 const TIME_LIMIT_SEC = num('time-limit-sec', 240);
 const NODES = num('nodes', 1);
+if (NODES !== 1 && NODES !== 2) throw new Error('--nodes is 1 (default) or 2');
 const MODEL_DIR = resolve(args.get('model-dir') ?? 'models/default');
 const SEND_MS = 20;
 const STEPS = [1, 25, 100, 250, 500, 1000, 2000].filter((n) => n <= MAX_N);

@@ -73,7 +73,7 @@ export class RedisRelay implements RoomRelay {
       relay.sub.disconnect();
       throw new RelayStartError(`cannot use Redis at ${redactUrl(opts.url)} for rooms: ${(e as Error).message}`);
     }
-    relay.timer = setInterval(() => void relay.heartbeat().catch((e) => relay.unreachable(e)), opts.heartbeatMs);
+    relay.timer = setInterval(() => void relay.heartbeat().catch((e) => relay.unreachable(e)), opts.heartbeatMs).unref();
     opts.log.info({ node: relay.node, redis: redactUrl(opts.url) }, 'rooms are shared through Redis');
     return relay;
   }
