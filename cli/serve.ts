@@ -1,20 +1,19 @@
-import { ConfigError, parseServerArgs, serverUsage } from './config.js';
-import { startServer } from './main.js';
+import { ConfigError, parseServerArgs, serverUsage } from '../server/config.js';
+import { startServer } from '../server/main.js';
+import { EXIT } from './exit.js';
+import { UsageError } from './usage.js';
 
 /** `tokstream serve [options]`: runs until SIGINT/SIGTERM. */
-export async function runServe(argv: string[]): Promise<number> {
+export async function run(argv: string[]): Promise<number> {
   if (argv.includes('--help') || argv.includes('-h')) {
     process.stdout.write(serverUsage());
-    return 0;
+    return EXIT.ok;
   }
   let config;
   try {
     config = parseServerArgs(argv);
   } catch (e) {
-    if (e instanceof ConfigError) {
-      console.error(`tokstream serve: ${e.message}`);
-      return 2;
-    }
+    if (e instanceof ConfigError) throw new UsageError(e.message);
     throw e;
   }
   await startServer(config, { handleSignals: true });
