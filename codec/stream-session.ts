@@ -219,6 +219,11 @@ export class DecodeSession extends Session {
     return this.decoder.framesIn - this.modelSamplesOut / this.batcher.manifest.hopLength;
   }
 
+  /** Frames whose audio (all `hop` model samples) has been delivered. */
+  get framesDecoded(): number {
+    return Math.floor(this.modelSamplesOut / this.batcher.manifest.hopLength);
+  }
+
   get samplesDelivered(): number {
     return this.samplesOut;
   }

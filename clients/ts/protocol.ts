@@ -47,7 +47,15 @@ export interface ReadyMessage {
   chunkMs: number;
   encoderLookaheadFrames: number;
   decoderLookaheadFrames: number;
-  limits: { maxFrameBytes: number; maxAheadSec: number; maxBufferedSec: number; idleTimeoutMs: number };
+  limits: {
+    maxFrameBytes: number;
+    maxTextBytes: number;
+    maxAheadSec: number;
+    maxBufferedSec: number;
+    maxOutboundBytes: number;
+    idleTimeoutMs: number;
+    maxProtocolErrors: number;
+  };
 }
 
 export interface FlushedMessage {

@@ -42,7 +42,7 @@ export async function registerRooms(app: FastifyInstance): Promise<void> {
   let shuttingDown = false;
   const wss = new WebSocketServer({ noServer: true, maxPayload: config.maxFrameBytes * 4, handleProtocols: (p) => selectProtocol(p), perMessageDeflate: false });
   const streamCtx = { config, batchers, defaultModel, metrics, log: app.log, drain };
-  const listenerCtx = { config, registry, metrics: rmetrics, log: app.log };
+  const listenerCtx = { config, registry, metrics: rmetrics, cuts: metrics.cut, log: app.log };
 
   function refuse(ws: WebSocket, err: StreamError): void {
     metrics.refused.inc({ reason: err.code });
