@@ -12,13 +12,12 @@ import { execFileSync, spawn } from 'node:child_process';
 import { createReadStream, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import WebSocket from 'ws';
-import { openEncodeStream, type WebSocketCtor } from '../clients/ts/client.js';
 import { openAudio } from '../codec/audio-input.js';
 import { CodecModel } from '../codec/model.js';
 import { TokWriter } from '../codec/tokfile.js';
 import { resolveServerConfig } from '../server/config.js';
 import { startServer } from '../server/main.js';
+import { percentile, realtimeStreamLatencies } from './stream-latency.js';
 
 function arg(name: string, fallback: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -75,11 +74,6 @@ function rate(label: string, files: number, audioSec: number, wallSec: number): 
   const r = { filesPerSec: files / wallSec, audioHoursPerHour: audioSec / wallSec };
   console.log(`${label.padEnd(44)} ${wallSec.toFixed(2).padStart(7)} s  ${r.filesPerSec.toFixed(2).padStart(6)} files/s  ${r.audioHoursPerHour.toFixed(1).padStart(7)} audio-h/h`);
   return r;
-}
-
-function percentile(xs: number[], p: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor(p * s.length))] ?? NaN;
 }
 
 const files = makeFiles();
@@ -141,29 +135,8 @@ const streamPcm = (() => {
   const buf = execFileSync('ffmpeg', ['-nostdin', '-v', 'error', '-stream_loop', '-1', '-i', join(work, 'speech-0.wav'), '-t', String(STREAM_SECONDS), '-ar', '24000', '-ac', '1', '-f', 'f32le', '-'], { maxBuffer: 1 << 28 });
   return new Float32Array(buf.buffer, buf.byteOffset, buf.byteLength / 4).slice();
 })();
-async function realtimeStream(): Promise<number[]> {
-  const enc = await openEncodeStream({ url: server.url.replace('http', 'ws') + '/v1/stream', WebSocket: WebSocket as unknown as WebSocketCtor, sampleRate: 24000, format: 'f32le', chunkMs: 80 });
-  const hop = model.manifest.hopLength;
-  const sentAt: number[] = []; // wall time at which sample i*1920 was sent
-  const latencies: number[] = [];
-  const reader = (async () => {
-    for await (const p of enc) {
-      // a packet's frames are final once their last sample was sent: latency from then to arrival
-      const lastSample = (p.firstFrame + p.tokens.numFrames) * hop - 1;
-      const sent = sentAt[Math.floor(lastSample / 1920)];
-      if (sent !== undefined) latencies.push(performance.now() - sent);
-    }
-  })();
-  const start = performance.now();
-  for (let i = 0, k = 0; i < streamPcm.length; i += 1920, k++) {
-    const due = start + k * 80;
-    await new Promise((r) => setTimeout(r, Math.max(0, due - performance.now())));
-    sentAt[k] = performance.now();
-    enc.write(streamPcm.subarray(i, i + 1920));
-  }
-  await enc.close();
-  await reader;
-  return latencies;
+function realtimeStream(): Promise<number[]> {
+  return realtimeStreamLatencies(server.url.replace('http', 'ws') + '/v1/stream', streamPcm, model.manifest.hopLength);
 }
 function showLatency(label: string, l: number[]): number {
   const p99 = percentile(l, 0.99);

@@ -21,7 +21,7 @@
  * B. Listeners on B get packets through Redis, those on A directly, in the same trial: the
  * difference of their p99 is what the Redis hop adds.
  */
-import { execFileSync, fork, spawn, type ChildProcess } from 'node:child_process';
+import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, symlinkSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { loadavg, tmpdir } from 'node:os';
@@ -36,6 +36,7 @@ import { LocalDecoder, TokenStreamDecoder, type DecoderGraph, type OrtLike } fro
 import { joinRoom, openRoomPublisher, type RoomSubscription } from '../clients/ts/room-client.js';
 import { resolveServerConfig } from '../server/config.js';
 import { startServer } from '../server/main.js';
+import { pct, speech } from './room-speech.js';
 
 const args = new Map<string, string>();
 for (let i = 2; i < process.argv.length; i += 2) args.set(process.argv[i].replace(/^--/, ''), process.argv[i + 1]);
@@ -71,17 +72,6 @@ if (args.has('clients')) void clients(JSON.parse(args.get('clients')!));
 else void main();
 
 const epoch = () => performance.timeOrigin + performance.now();
-
-/** Speech at the model rate (espeak-ng, resampled by ffmpeg). */
-function speech(seconds: number, rate: number): Float32Array {
-  const text = 'Everyone in the room hears the speaker, decoded from a few kilobits of tokens per second. '.repeat(4);
-  const wav = execFileSync('espeak-ng', ['--stdout', text], { maxBuffer: 1 << 28 });
-  const raw = execFileSync('ffmpeg', ['-nostdin', '-v', 'error', '-i', '-', '-ac', '1', '-ar', String(rate), '-f', 'f32le', '-'], { input: wav, maxBuffer: 1 << 28 });
-  const pcm = new Float32Array(raw.buffer, raw.byteOffset, raw.byteLength / 4);
-  const out = new Float32Array(Math.round(seconds * rate));
-  for (let i = 0; i < out.length; i++) out[i] = pcm[i % pcm.length];
-  return out;
-}
 
 /** Child mode: N listeners join (spread over `listen`), one publisher speaks in real time to `url`; reports latencies to the parent. */
 async function clients(opts: { url: string; listen: string[]; n: number; rate: number }): Promise<void> {
@@ -157,12 +147,6 @@ function runClients(url: string, n: number, rate: number, listen = [url]): Promi
     child.once('exit', (code) => code !== 0 && reject(new Error(`client process exited with ${code}`)));
   });
 }
-
-const pct = (xs: number[], p: number) => {
-  if (xs.length === 0) return NaN;
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor(p * s.length))];
-};
 
 /** A throw-away redis-server on a free loopback port (rooms across nodes). */
 async function startRedis(): Promise<{ url: string; stop(): void }> {

@@ -1,11 +1,11 @@
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { Readable } from 'node:stream';
-import { CodecError, isCodecError } from './errors.js';
+import { CodecError } from './errors.js';
 import { ffmpegDecode, type AudioSource } from './ffmpeg.js';
 import { assertFinite } from './pcm.js';
 import { StreamResampler } from './resample.js';
-import { decodeWavStream, looksLikeWav } from './wav.js';
+import { decodeWavPcm, looksLikeWav, readWavHeader } from './wav.js';
 
 export interface AudioInputOptions {
   /** Rate the caller wants (the model's). */
@@ -39,7 +39,7 @@ export interface AudioInput {
 }
 
 /**
- * Opens audio from a file path or a byte stream. PCM/float WAV is parsed here
+ * Opens audio from a file path or a byte stream. PCM/float WAV (RIFF or big-endian RIFX) is parsed here
  * (no child process, streamed, resampled with libsamplerate: measured ~2.4x less
  * CPU than an ffmpeg child per file); anything else goes through a restricted
  * ffmpeg child. Non-finite samples and over-long input are refused.
@@ -67,19 +67,21 @@ export async function openAudio(source: { path: string } | { stream: Readable },
   if (first.length === 0) throw new CodecError('invalid_audio', 'input is empty');
 
   if (looksLikeWav(first)) {
-    try {
-      const wav = await decodeWavStream(it, first);
-      if (wav.sampleRate !== opts.sampleRate && opts.otherRateWav === 'ffmpeg' && 'path' in source) {
-        stream.destroy();
-        return fromFfmpeg({ path: source.path, pcmWav: true }, opts);
-      }
+    const { info, head } = await readWavHeader(it, first);
+    // compressed WAV encodings (mu-law, A-law, ADPCM, ...) are ffmpeg's on every path, file or stream;
+    // RIFX never is (ffmpeg decodes its samples as little-endian)
+    const toFfmpeg = info.encoding === null || (!info.bigEndian && info.sampleRate !== opts.sampleRate && opts.otherRateWav === 'ffmpeg' && 'path' in source);
+    if (!toFfmpeg) {
+      const wav = decodeWavPcm(info, head, it);
       const counter = counted(wav.pcm);
       const pcm = limit(resampled(counter.pcm, wav.sampleRate, opts.sampleRate), opts);
       return { reader: 'wav', sourceRate: wav.sampleRate, sourceChannels: wav.channels, durationSec: wav.durationSec, sourceSamples: counter.count, pcm };
-    } catch (e) {
-      // compressed WAV codecs (ADPCM, mu-law, ...) are ffmpeg's job; a stream's bytes are spent by now
-      if (!(isCodecError(e) && e.code === 'unsupported_media' && 'path' in source)) throw e;
     }
+    if ('path' in source) {
+      stream.destroy();
+      return fromFfmpeg({ path: source.path, pcmWav: info.encoding !== null }, opts);
+    }
+    return fromFfmpeg({ stream: Readable.from(rejoin(head, it)) }, opts);
   }
   // ffmpeg reads the file itself where it can seek (mp4/m4a need that); otherwise the bytes are piped
   if ('path' in source) {

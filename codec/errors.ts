@@ -6,6 +6,7 @@ export type CodecErrorCode =
   | 'invalid_audio' // structurally valid container, unusable content (NaN, zero length, absurd header)
   | 'unsupported_media' // not audio, or a format we refuse
   | 'undecodable_audio' // looked like audio, decoder failed
+  | 'no_audio' // a readable media file without an audio stream (e.g. a video-only mp4)
   | 'limit_exceeded' // size / duration / rate limits
   | 'model_not_found'
   | 'model_mismatch' // tokens or file made by another model, codebook count out of range

@@ -165,7 +165,11 @@ function describe(stderr: string, produced: boolean): CodecError {
   if (/not on whitelist/i.test(stderr)) {
     return new CodecError('unsupported_media', `input refers to other files or a format not accepted for untrusted audio (${msg})`);
   }
-  if (/Invalid data found|could not find codec|does not contain any stream|Output file #0 does not contain|matches no streams/i.test(stderr)) {
+  // the container was read, it just holds no audio stream for `-map 0:a:0` to take
+  if (/Stream map '\d+:a:0' matches no streams/.test(stderr)) {
+    return new CodecError('no_audio', 'the file holds no audio stream (video or other streams only)');
+  }
+  if (/Invalid data found|could not find codec|does not contain any stream|Output file #0 does not contain/i.test(stderr)) {
     return new CodecError('unsupported_media', `not an audio file ffmpeg can read (${msg})`);
   }
   return new CodecError('undecodable_audio', `${produced ? 'audio broke off' : 'cannot decode audio'}: ${msg}`);

@@ -20,7 +20,12 @@ export interface EncodeWindow {
 }
 
 export interface StreamEncoderOptions {
-  /** Frames emitted per window in steady state. */
+  /**
+   * Frames emitted per window in steady state. The stateful encoder also takes a fraction (20 ms at
+   * 75 frames/s: 1.5): chunk i then ends at frame floor(i · chunkFrames), so chunks hold 1 or 2 frames
+   * and each leaves as soon as the audio up to its end is in, instead of every 26.7 ms for a rounded
+   * 2. Windowed encoding rounds it.
+   */
   chunkFrames: number;
   /** First chunks in shorter windows, as soon as they exist (streaming latency; see WindowPlanner). */
   eagerStart?: boolean;
@@ -58,18 +63,30 @@ export class StreamEncoder {
   private readonly chunkMultiple: number = 0;
   /** Stateful mode: samples already handed out in chunks. */
   private consumed = 0;
+  /** Stateful mode: frames per chunk (may be fractional) and the index of the next chunk to cut. */
+  private readonly cadence: number = 0;
+  private nextChunk = 1;
+  /** Stateful mode: where chunk 0 started; a flush restarts whole-frame chunks where it cut. */
+  private anchor = 0;
   private finished = false;
 
   constructor(manifest: ModelManifest, opts: StreamEncoderOptions) {
     const { left, right } = encoderContextFrames(manifest);
+    if (!(opts.chunkFrames > 0)) throw new CodecError('invalid_argument', `chunkFrames must be positive, got ${opts.chunkFrames}`);
+    // ms -> frames arithmetic leaves float dust (0.08 s · 75 = 6.000000000000001): that is a whole chunk
+    const chunkFrames = Math.abs(opts.chunkFrames - Math.round(opts.chunkFrames)) < 1e-6 ? Math.round(opts.chunkFrames) : opts.chunkFrames;
+    const whole = Number.isInteger(chunkFrames);
     this.hop = manifest.hopLength;
-    this.plan = new WindowPlanner(left, opts.chunkFrames, right, { eagerStart: opts.eagerStart, tightFinal: opts.tightFinal });
+    this.plan = new WindowPlanner(left, Math.max(1, Math.round(chunkFrames)), right, { eagerStart: opts.eagerStart, tightFinal: opts.tightFinal });
     this.windowSamples = this.plan.length * this.hop;
     const streaming = manifest.encoder.streaming;
-    if (opts.stateful && streaming && (opts.chunkFrames * this.hop) % streaming.chunkMultiple === 0) {
+    // a fractional chunk cuts at frame boundaries, which must be boundaries the streaming graph accepts
+    const fits = whole ? (chunkFrames * this.hop) % (streaming?.chunkMultiple ?? 1) === 0 : this.hop % (streaming?.chunkMultiple ?? 1) === 0;
+    if (opts.stateful && streaming && fits) {
       this.carry = { value: new Float32Array(streaming.stateSize) };
       this.chunkMultiple = streaming.chunkMultiple;
-      this.windowSamples = opts.chunkFrames * this.hop;
+      this.cadence = chunkFrames;
+      this.windowSamples = Math.ceil(chunkFrames) * this.hop;
     }
   }
 
@@ -112,7 +129,11 @@ export class StreamEncoder {
    */
   flush(): EncodeWindow[] {
     if (this.finished) return [];
-    if (this.carry) return this.chunksUpTo(this.samples.length - ((this.samples.length - this.consumed) % this.chunkMultiple));
+    if (this.carry) {
+      const out = this.chunksUpTo(this.samples.length - ((this.samples.length - this.consumed) % this.chunkMultiple));
+      if (Number.isInteger(this.cadence)) [this.anchor, this.nextChunk] = [this.consumed, 1];
+      return out;
+    }
     const out = this.drain(false);
     const w = this.plan.flushWindow(Math.floor(this.samples.length / this.hop));
     if (w) out.push(this.toWindow(w));
@@ -136,8 +157,10 @@ export class StreamEncoder {
    * chunk multiple (its kept frames: the tail padded to whole frames, as one-shot encoding does).
    */
   private drainChunks(final: boolean): EncodeWindow[] {
-    const whole = Math.floor((this.samples.length - this.consumed) / this.windowSamples) * this.windowSamples;
-    const out = this.chunksUpTo(this.consumed + whole);
+    const out: EncodeWindow[] = [];
+    for (let end = this.chunkEnd(this.nextChunk); end <= this.samples.length; end = this.chunkEnd(++this.nextChunk)) {
+      if (end > this.consumed) out.push(...this.chunksUpTo(end)); // a flush may have cut past this chunk's end already
+    }
     const tail = this.samples.length - this.consumed;
     if (final && tail > 0) {
       const audio = this.samples.read(this.consumed, this.consumed + Math.ceil(tail / this.chunkMultiple) * this.chunkMultiple);
@@ -146,6 +169,12 @@ export class StreamEncoder {
       this.samples.dropBefore(this.consumed);
     }
     return out;
+  }
+
+  /** Stateful mode: the sample where chunk i ends (frame floor(i · chunkFrames), on the graph's chunk grid). */
+  private chunkEnd(i: number): number {
+    const frames = Math.floor(i * this.cadence + 1e-9);
+    return this.anchor + Math.floor((frames * this.hop) / this.chunkMultiple) * this.chunkMultiple;
   }
 
   /** Stateful mode: [consumed, end) as chunks of at most windowSamples (end - consumed: a whole chunk multiple). */

@@ -23,7 +23,7 @@ import type { TokenBlock } from './types.js';
 
 interface SessionBase {
   streamId: string;
-  /** Frames per steady-state window (the latency/efficiency trade-off). */
+  /** Frames per steady-state window (the latency/efficiency trade-off); encode sessions also take a fraction (see StreamEncoderOptions). */
   chunkFrames: number;
   priority?: Priority;
   /** Called once when the session fails (a batcher run failed); nothing is delivered afterwards. */
@@ -127,8 +127,13 @@ export class EncodeSession extends Session {
     if (!Number.isInteger(opts.codebooks) || opts.codebooks < 1 || opts.codebooks > m.numCodebooks) {
       throw new CodecError('model_mismatch', `codebooks must be 1..${m.numCodebooks} for model "${m.name}", got ${opts.codebooks}`);
     }
-    if (!Number.isInteger(opts.chunkFrames) || opts.chunkFrames < 1) throw new CodecError('invalid_argument', `chunkFrames must be >= 1`);
+    if (!(opts.chunkFrames > 0)) throw new CodecError('invalid_argument', `chunkFrames must be positive`);
     return new EncodeSession(batcher, opts, await StreamResampler.create(opts.inputRate, m.sampleRate));
+  }
+
+  /** Frames per packet in steady state: chunkFrames as asked with the stateful encoder (may be fractional), else rounded. */
+  get packetFrames(): number {
+    return this.encoder.stateful ? this.opts.chunkFrames : Math.max(1, Math.round(this.opts.chunkFrames));
   }
 
   /** Client-rate samples received. */
@@ -212,6 +217,11 @@ export class DecodeSession extends Session {
   /** Frames accepted but not yet delivered as audio. */
   get pendingFrames(): number {
     return this.decoder.framesIn - this.modelSamplesOut / this.batcher.manifest.hopLength;
+  }
+
+  /** Frames whose audio (all `hop` model samples) has been delivered. */
+  get framesDecoded(): number {
+    return Math.floor(this.modelSamplesOut / this.batcher.manifest.hopLength);
   }
 
   get samplesDelivered(): number {

@@ -22,6 +22,7 @@ export {
 } from './tok/types.js';
 export { readTokHeader } from './tok/header.js';
 export { readTok, readTokStream } from './tok/reader.js';
+export { verifyTok, type TokVerification, type TokVerifyOptions } from './tok/verify.js';
 export { frameAtTime, openTok, readTokRange, type TokFile } from './tok/seek.js';
 export { encodeTok, TokWriter, type TokSink } from './tok/writer.js';
 export { assertTokMatchesModel, TokModelMismatchError, type TokModelIdentity } from './tok/model-check.js';

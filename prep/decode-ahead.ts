@@ -1,6 +1,5 @@
 import { open } from 'node:fs/promises';
 import { openAudio } from '../codec/audio-input.js';
-import { isCodecError } from '../codec/errors.js';
 import { ffmpegDecodeGroup } from '../codec/ffmpeg-group.js';
 import { BYTES_PER_SAMPLE } from '../codec/pcm.js';
 import { looksLikeWav, parseWavHeader } from '../codec/wav.js';
@@ -197,12 +196,13 @@ async function route(item: PrepItem, rate: number): Promise<Route> {
   if (!looksLikeWav(head)) return GROUP;
   try {
     const info = parseWavHeader(head);
-    if (!info || info.sampleRate === rate) return SINGLE; // a long header is rare enough to decode alone
+    if (!info) return SINGLE; // a long header is rare enough to decode alone
+    if (info.encoding === null) return GROUP; // compressed encodings (ADPCM, A-law, ...): ffmpeg's, as alone
+    if (info.bigEndian || info.sampleRate === rate) return SINGLE; // read in-process (ffmpeg misreads RIFX samples)
     // mono float32 at `rate` out, per byte of interleaved samples in
     return { how: 'group-wav', expansion: (4 * rate) / (BYTES_PER_SAMPLE[info.encoding] * info.channels * info.sampleRate) };
-  } catch (e) {
-    // encodings the in-process reader leaves to ffmpeg (ADPCM, A-law, ...) go there anyway
-    return isCodecError(e) && e.code === 'unsupported_media' ? GROUP : SINGLE;
+  } catch {
+    return SINGLE; // openAudio reports why
   }
 }
 

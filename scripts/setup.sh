@@ -9,8 +9,9 @@ SUDO=""
 
 # Runtime: ffmpeg (every non-WAV format). Tests and model scripts: espeak-ng and ktuberling-data
 # (speech), fluidsynth + soundfont + openttd-openmsx (music), sox, codec2 (baseline), redis-server
-# (prep queue), chromium (browser tests), Debian's PyTorch/ONNX for the Python side of models/.
-PACKAGES=(ffmpeg espeak-ng sox codec2 redis-server chromium fluidsynth fluid-soundfont-gm
+# (prep queue, rooms across nodes), haproxy (the load-balanced topology of deploy/), chromium (browser
+# tests), Debian's PyTorch/ONNX for the Python side of models/.
+PACKAGES=(ffmpeg espeak-ng sox codec2 redis-server haproxy chromium fluidsynth fluid-soundfont-gm
   ktuberling-data openttd-openmsx python3-torch python3-onnx python3-numpy python3-scipy python3-yaml)
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { ProviderChoice } from '../codec/runtime.js';
+import { packageModelsDir } from '../codec/models-dir.js';
 import { roomKeyProblem } from './rooms/grants.js';
 
 /** Every limit and knob of the server; all explicit, all settable by flag or environment variable. */
@@ -49,6 +50,15 @@ export interface ServerConfig {
   bulkRunBudgetMs: number;
   /** Serve the browser demo at /demo/. */
   demo: boolean;
+  /**
+   * On SIGTERM, how long streams and HTTP jobs already running may continue (no new ones are taken)
+   * before the rest are closed (docs/deploy.md, "Draining").
+   */
+  drainTimeoutMs: number;
+  /** /readyz reports `saturated` while a model's realtime busy share (last 2 s) reaches this. */
+  readyMaxBusyShare: number;
+  /** /readyz reports `saturated` while a model's realtime queue wait exceeds this (ms). */
+  readyMaxQueueMs: number;
   // ---- [issue 8] rooms (docs/protocol.md, "Rooms") ----
   /** Room-scoped keys, `<key>:<publish|listen>:<room|*>`; API keys may do everything in every room. */
   roomKeys: string[];
@@ -70,7 +80,7 @@ export interface ServerConfig {
 export const DEFAULT_SERVER_CONFIG: ServerConfig = {
   host: '127.0.0.1',
   port: 8080,
-  modelsDir: 'models',
+  modelsDir: packageModelsDir(),
   defaultModel: undefined,
   provider: 'cpu',
   intraOpThreads: 0,
@@ -98,6 +108,9 @@ export const DEFAULT_SERVER_CONFIG: ServerConfig = {
   bulkShare: 0.5,
   bulkRunBudgetMs: 40,
   demo: true,
+  drainTimeoutMs: 30_000,
+  readyMaxBusyShare: 0.85,
+  readyMaxQueueMs: 100,
   roomKeys: [],
   maxRoomListeners: 1024,
   maxRoomPublishers: 16,
@@ -152,6 +165,9 @@ const OPTIONS: OptionSpec[] = [
   { key: 'bulkShare', flag: 'bulk-share', env: 'TOKSTREAM_BULK_SHARE', kind: 'number', help: 'share of model time for bulk (HTTP) work while streams run' },
   { key: 'bulkRunBudgetMs', flag: 'bulk-run-budget-ms', env: 'TOKSTREAM_BULK_RUN_BUDGET_MS', kind: 'number', help: 'target duration of a bulk-only run while streams are active' },
   { key: 'demo', flag: 'demo', env: 'TOKSTREAM_DEMO', kind: 'bool', help: 'serve the browser demo at /demo/ (--no-demo to disable)' },
+  { key: 'drainTimeoutMs', flag: 'drain-timeout-ms', env: 'TOKSTREAM_DRAIN_TIMEOUT_MS', kind: 'int', help: 'on SIGTERM, how long running streams and HTTP jobs may finish' },
+  { key: 'readyMaxBusyShare', flag: 'ready-max-busy-share', env: 'TOKSTREAM_READY_MAX_BUSY_SHARE', kind: 'number', help: '/readyz fails while a model\'s realtime busy share reaches this' },
+  { key: 'readyMaxQueueMs', flag: 'ready-max-queue-ms', env: 'TOKSTREAM_READY_MAX_QUEUE_MS', kind: 'number', help: '/readyz fails while a model\'s realtime queue wait exceeds this' },
   { key: 'roomKeys', flag: 'room-key', env: 'TOKSTREAM_ROOM_KEYS', kind: 'list', help: 'room-scoped key <key>:<publish|listen>:<room|*> (repeatable)' },
   { key: 'maxRoomListeners', flag: 'max-room-listeners', env: 'TOKSTREAM_MAX_ROOM_LISTENERS', kind: 'int', help: 'room listener connections at once (all rooms)' },
   { key: 'maxRoomPublishers', flag: 'max-room-publishers', env: 'TOKSTREAM_MAX_ROOM_PUBLISHERS', kind: 'int', help: 'publishers at once per room' },
@@ -223,7 +239,7 @@ export function resolveServerConfig(partial: Partial<ServerConfig> = {}): Server
   const positive: (keyof ServerConfig)[] = [
     'maxStreams', 'maxFrameBytes', 'maxTextBytes', 'maxAheadSec', 'maxBufferedSec', 'maxOutboundBytes', 'idleTimeoutMs',
     'pingIntervalMs', 'maxProtocolErrors', 'defaultChunkMs', 'minChunkMs', 'maxChunkMs', 'admissionMaxQueueMs', 'maxBatch', 'maxConcurrentRuns',
-    'maxQueuedWindows', 'bulkRunBudgetMs',
+    'maxQueuedWindows', 'bulkRunBudgetMs', 'drainTimeoutMs', 'readyMaxQueueMs',
     'maxRoomListeners', 'maxRoomPublishers', 'roomMaxQueuedBytes', 'roomStallMs', // [issue 8]
     'redisHeartbeatMs',
   ];
@@ -238,6 +254,7 @@ export function resolveServerConfig(partial: Partial<ServerConfig> = {}): Server
   if (c.minChunkMs > c.maxChunkMs) throw new ConfigError('minChunkMs must not exceed maxChunkMs');
   if (c.defaultChunkMs < c.minChunkMs || c.defaultChunkMs > c.maxChunkMs) throw new ConfigError('defaultChunkMs must lie in [minChunkMs, maxChunkMs]');
   if (!(c.bulkShare >= 0 && c.bulkShare <= 1)) throw new ConfigError(`bulkShare must be in [0, 1], got ${c.bulkShare}`);
+  if (!(c.readyMaxBusyShare > 0 && c.readyMaxBusyShare <= 1)) throw new ConfigError(`readyMaxBusyShare must be in (0, 1], got ${c.readyMaxBusyShare}`);
   if (c.maxBatchWaitMs < 0) throw new ConfigError('maxBatchWaitMs must be >= 0');
   for (const key of c.apiKeys) {
     if (!/^[A-Za-z0-9._~-]{8,256}$/.test(key)) throw new ConfigError('API keys must be 8-256 characters of A-Z a-z 0-9 . _ ~ -');

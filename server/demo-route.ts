@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
+import { registerAbDemo } from './demo-ab-route.js';
 import { HTML, JS, firstExisting, moduleSource } from './static-files.js';
 
 const CLIENT_FILES = ['index', 'client', 'protocol', 'socket'];
@@ -24,4 +25,5 @@ export async function registerDemo(app: FastifyInstance): Promise<void> {
     if (!CLIENT_FILES.includes(base)) return reply.code(404).send({ error: { code: 'not_found', message: 'no such file' } });
     return reply.type(JS).send(await clientModule(base));
   });
+  await registerAbDemo(app, demoDir);
 }

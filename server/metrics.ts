@@ -1,5 +1,14 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { BatchInfo } from '../codec/batcher.js';
+import type { ModelLoad } from './load.js';
+
+/** What the load gauges read at scrape time. */
+export interface NodeLoad {
+  models: ModelLoad[];
+  ready: boolean;
+  draining: boolean;
+  httpJobs: number;
+}
 
 /** Step latencies around typical real-time budgets (a chunk is 20-200 ms). */
 const STEP_BUCKETS = [0.002, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.15, 0.2, 0.3, 0.5, 1, 2];
@@ -14,6 +23,10 @@ export class ServerMetrics {
   readonly activeStreams = new Gauge({ name: 'tokstream_streams_active', help: 'Started streams', labelNames: ['model', 'direction'] as const, registers: [this.registry] });
   readonly streamsTotal = new Counter({ name: 'tokstream_streams_total', help: 'Streams started', labelNames: ['model', 'direction'] as const, registers: [this.registry] });
   readonly refused = new Counter({ name: 'tokstream_streams_refused_total', help: 'Connections or starts refused', labelNames: ['reason'] as const, registers: [this.registry] });
+  readonly cut = new Counter({
+    name: 'tokstream_ws_cut_total', help: 'WebSocket connections dropped without a completed close handshake (the client sees 1006), by the error it never read or no_pong',
+    labelNames: ['reason'] as const, registers: [this.registry],
+  });
   readonly errors = new Counter({ name: 'tokstream_stream_errors_total', help: 'Errors sent to stream clients, by code', labelNames: ['code'] as const, registers: [this.registry] });
   readonly batchSize = new Histogram({
     name: 'tokstream_batch_size', help: 'Windows per ONNX run', labelNames: ['model', 'kind'] as const,
@@ -42,6 +55,30 @@ export class ServerMetrics {
   constructor(stepBudgetSec: number) {
     collectDefaultMetrics({ register: this.registry, prefix: 'tokstream_' });
     this.stepBudget.set(stepBudgetSec);
+  }
+
+  /**
+   * Per-node real-time load, read from the batchers at scrape time (docs/deploy.md, "Autoscaling"):
+   * model busy shares, realtime queue wait, readiness and drain state, HTTP jobs running.
+   */
+  watchLoad(read: () => NodeLoad): void {
+    const registers = [this.registry];
+    const perModel = (name: string, help: string, value: (m: ModelLoad) => number) =>
+      new Gauge({
+        name, help, labelNames: ['model'] as const, registers,
+        collect() {
+          this.reset();
+          for (const m of read().models) this.set({ model: m.model }, value(m));
+        },
+      });
+    perModel('tokstream_model_realtime_busy_share', 'Share of model capacity spent on stream (realtime) windows over the last 2 s; scale on this', (m) => m.realtimeBusyShare);
+    perModel('tokstream_model_busy_share', 'Share of model capacity spent running, bulk HTTP work included, over the last 2 s', (m) => m.busyShare);
+    perModel('tokstream_model_queue_wait_seconds', 'Realtime queue wait now: recent mean or oldest queued window, whichever is larger', (m) => m.queueWaitMs / 1000);
+    const flag = (name: string, help: string, value: (l: NodeLoad) => number) =>
+      new Gauge({ name, help, registers, collect() { this.set(value(read())); } });
+    flag('tokstream_ready', '1 while /readyz answers 200', (l) => Number(l.ready));
+    flag('tokstream_draining', '1 once a drain (SIGTERM) has begun', (l) => Number(l.draining));
+    flag('tokstream_http_jobs_active', 'HTTP encode/decode jobs running', (l) => l.httpJobs);
   }
 
   observeBatch(model: string, info: BatchInfo): void {

@@ -27,13 +27,13 @@ function encoded(ext: 'mp3' | 'm4a'): Buffer {
 }
 
 /** Sends the headers and the first `fraction` of the body over a raw socket, then leaves the upload hanging. */
-function partialUpload(path: string, body: Buffer, fraction: number) {
-  const { port } = new URL(api.url);
+function partialUpload(path: string, body: Buffer, fraction: number, target: TestApi = api, contentType = 'application/octet-stream') {
+  const { port } = new URL(target.url);
   const socket = connect(Number(port), '127.0.0.1');
   socket.on('error', () => {});
   const received: Buffer[] = [];
   socket.on('data', (d) => received.push(d));
-  socket.write(`POST ${path} HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/octet-stream\r\ncontent-length: ${body.length}\r\n\r\n`);
+  socket.write(`POST ${path} HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: ${contentType}\r\ncontent-length: ${body.length}\r\n\r\n`);
   socket.write(body.subarray(0, Math.floor(body.length * fraction)));
   return { socket, received };
 }
@@ -113,6 +113,64 @@ describe('client aborts', () => {
       // ...and killed when the client goes
       expect(await waitFor(() => ffmpegChildren().length === 0, 5_000)).toBe(true);
       await expectServerIdle();
+    }
+  });
+});
+
+describe('abort logging', () => {
+  it('every kind of client abort is one info line with a reason: no warning, no error, no stack trace', async () => {
+    const lines: Record<string, unknown>[] = [];
+    const stream = { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) };
+    const logged = await startApi({ maxConcurrentJobs: 8, spoolDir }, {}, { logger: { level: 'debug', stream } });
+    try {
+      const mp3 = encoded('mp3');
+      const wav = readFileSync(speech20s);
+      const m4a = encoded('m4a');
+      const boundary = 'AbortBoundary';
+      const form = Buffer.concat([
+        Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="a.mp3"\r\nContent-Type: audio/mpeg\r\n\r\n`),
+        mp3,
+        Buffer.from(`\r\n--${boundary}--\r\n`),
+      ]);
+      // uploads cut at different points: right after the headers, while ffmpeg decodes, while WAV is read in-process,
+      // while an mp4 is spooled, inside a multipart file part, and after the .tok response has started
+      const cuts: [Buffer, number, string?][] = [
+        [mp3, 0], [mp3, 0.4], [wav, 0.3], [wav, 0.9], [m4a, 0.5], [form, 0.5, `multipart/form-data; boundary=${boundary}`], [mp3, 0.8],
+      ];
+      let aborts = 0;
+      for (const [body, fraction, type] of cuts) {
+        const { socket } = partialUpload('/v1/encode', body, fraction, logged, type);
+        await new Promise((r) => setTimeout(r, 400)); // the server has the request and works on it when the client goes
+        socket.destroy();
+        aborts++;
+      }
+      // a download cut after its first bytes
+      const tok = await logged.app.inject({ method: 'POST', url: '/v1/encode', payload: readFileSync(speechWav()), headers: { 'content-type': 'audio/wav' } });
+      expect(tok.statusCode).toBe(200);
+      for (const format of ['wav', 'flac']) {
+        await new Promise<void>((resolve) => {
+          const req = httpRequest(`${logged.url}/v1/decode?format=${format}`, { method: 'POST' }, (res) => res.once('data', () => req.destroy()));
+          req.on('error', () => {});
+          req.on('close', () => resolve());
+          req.end(tok.rawPayload);
+        });
+        aborts++;
+      }
+      expect(await waitFor(() => ffmpegChildren().length === 0, 10_000)).toBe(true);
+      expect(await waitFor(() => lines.filter((l) => l.msg === 'request aborted by the client').length >= aborts - 1, 10_000)).toBe(true);
+      const loud = lines.filter((l) => (l.level as number) >= 40);
+      expect(loud, JSON.stringify(loud.slice(0, 3))).toEqual([]);
+      expect(lines.filter((l) => JSON.stringify(l).includes('    at '))).toEqual([]); // no stack anywhere
+      const logs = lines.filter((l) => l.msg === 'request aborted by the client');
+      for (const l of logs) {
+        expect(l.level).toBe(30);
+        expect(l.reason).toMatch(/^client closed the connection (during the upload|while the response was being sent)$/);
+      }
+      // the download aborts say so; the cut made right after the headers may be answered before its job starts
+      expect(logs.filter((l) => /response/.test(l.reason as string)).length).toBeGreaterThanOrEqual(2);
+      expect(logs.length).toBeGreaterThanOrEqual(aborts - 1);
+    } finally {
+      await logged.close();
     }
   });
 });

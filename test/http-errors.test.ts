@@ -1,11 +1,14 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openAudio } from '../codec/audio-input.js';
 import { encodeTok } from '../codec/tokfile.js';
 import { Authenticator } from '../server/auth.js';
 import { convertAudio, scratch, speechWav } from './helpers/fixtures.js';
+import { startTestServer } from './helpers/stream-harness.js';
 import { startApi, type TestApi } from './http-support.js';
 
 const TOK = 'application/vnd.tokstream.tok';
@@ -72,7 +75,7 @@ describe('limits', () => {
     }
   });
 
-  it('503 with Retry-After once the concurrent job limit is reached', async () => {
+  it('503 with Retry-After once the concurrent job limit is reached, answered at the headers, before any body', async () => {
     // two uploads that send a few bytes and then stall hold both job slots
     const stalled = [0, 1].map(() => {
       const req = httpRequest(`${api.url}/v1/encode`, { method: 'POST', headers: { 'content-type': 'audio/mpeg', 'content-length': '100000' } });
@@ -89,6 +92,26 @@ describe('limits', () => {
       expectError(r, 503, 'overloaded');
       expect(r.headers.get('retry-after')).toBe('7');
       expectError(await post('/v1/decode', new Uint8Array(10)), 503, 'overloaded');
+      // headers only, declaring 50 MB that never come: the answer cannot have waited for the body
+      const refusal = async () => {
+        const socket = connect(Number(new URL(api.url).port), '127.0.0.1');
+        socket.on('error', () => {});
+        let got = '';
+        socket.on('data', (d) => (got += d.toString('latin1')));
+        socket.write('POST /v1/encode HTTP/1.1\r\nhost: x\r\ncontent-type: audio/wav\r\ncontent-length: 50000000\r\n\r\n');
+        const answered = await new Promise<boolean>((done) => {
+          const timer = setTimeout(() => done(false), 5000);
+          socket.on('close', () => (clearTimeout(timer), done(true)));
+          socket.on('data', () => got.includes('}') && (clearTimeout(timer), done(true)));
+        });
+        socket.destroy();
+        return answered ? got : '';
+      };
+      const got = await refusal();
+      expect(got).toMatch(/^HTTP\/1\.1 503/);
+      expect(got).toMatch(/\r\nretry-after: 7\r\n/i);
+      expect(got).toMatch(/\r\nconnection: close\r\n/i);
+      expect(JSON.parse(got.slice(got.indexOf('\r\n\r\n') + 4).replace(/^[0-9a-f]+\r\n/, '')).error.code).toBe('overloaded');
     } finally {
       for (const req of stalled) req.destroy();
     }
@@ -123,6 +146,56 @@ describe('bad media', () => {
     const header = readFileSync(wav).subarray(0, 44);
     expectError(await post('/v1/encode', header), 422, 'invalid_audio');
     expectError(await post('/v1/encode', new Uint8Array(0)), 422, 'invalid_audio');
+  });
+
+  it('a media file without an audio stream is no_audio (422) on every path: raw, multipart, spooled mp4, piped mkv, CLI', async () => {
+    const video = (ext: string, codec: string) => {
+      const path = join(scratch, `http-video-only.${ext}`);
+      execFileSync('ffmpeg', ['-nostdin', '-v', 'error', '-y', '-f', 'lavfi', '-i', 'testsrc=s=64x48:d=1:r=10', '-c:v', codec, '-pix_fmt', 'yuv420p', path]);
+      return path;
+    };
+    const mp4 = video('mp4', 'mpeg4');
+    const mkv = video('mkv', 'mpeg4');
+    for (const path of [mp4, mkv]) {
+      const r = await post('/v1/encode', readFileSync(path));
+      expectError(r, 422, 'no_audio');
+      expect(r.json().error.message).toMatch(/no audio stream/);
+    }
+    const form = new FormData();
+    form.set('file', new Blob([readFileSync(mp4)]), 'clip.mp4');
+    const res = await fetch(`${api.url}/v1/encode`, { method: 'POST', body: form });
+    expect(res.status).toBe(422);
+    expect((await res.json()).error.code).toBe('no_audio');
+    // the codec's verdict, which the CLI and prep get from the same function
+    await expect(openAudio({ path: mp4 }, { sampleRate: 24000 }).then(async (a) => { for await (const _ of a.pcm) void _; })).rejects.toMatchObject({ code: 'no_audio' });
+    const cli = spawnSync(process.execPath, [new URL('../bin/tokstream.js', import.meta.url).pathname, 'encode', mp4, '-o', join(scratch, 'http-video-only.tok')], { encoding: 'utf8', timeout: 60_000 });
+    expect(cli.status, cli.stderr).toBe(3);
+    expect(cli.stderr).toMatch(/no_audio/);
+  });
+
+  it('a malformed multipart body is the client\'s fault: 400 invalid_request, never 500', async () => {
+    const m = api.model.manifest;
+    const tok = await encodeTok(
+      { modelName: m.name, modelSha256: api.model.hash, sampleRate: m.sampleRate, hopLength: m.hopLength, numCodebooks: 2, codebookSize: m.codebookSize, originalSampleRate: m.sampleRate },
+      { numCodebooks: 2, numFrames: 400, codes: new Int32Array(800) },
+      { originalLength: 400 * m.hopLength },
+    );
+    const upload: Record<string, Buffer> = { '/v1/encode': readFileSync(wav), '/v1/decode': Buffer.from(tok) };
+    const head = '--XX\r\nContent-Disposition: form-data; name="file"; filename="a.bin"\r\nContent-Type: application/octet-stream\r\n\r\n';
+    for (const path of ['/v1/encode', '/v1/decode']) {
+      const cases: [string, string][] = [
+        // cut off (no closing boundary) early in the file, before any output could start
+        ['multipart/form-data; boundary=XX', head + upload[path].subarray(0, path === '/v1/encode' ? 3000 : 20).toString('latin1')],
+        ['multipart/form-data; boundary=XX', 'no boundary line anywhere in this body'],
+        ['multipart/form-data; boundary=XX', '--XX\r\nthis is no part header\r\n'],
+        ['multipart/form-data', head + 'RIFF'], // no boundary parameter
+      ];
+      for (const [type, body] of cases) {
+        const r = await post(path, Buffer.from(body, 'latin1'), { 'content-type': type });
+        expect(`${path} ${JSON.stringify(body.slice(0, 40))}: ${r.status} ${r.text}`).toMatch(/: 400 /);
+        expectError(r, 400, 'invalid_request');
+      }
+    }
   });
 
   describe('hostile uploads that name local files are refused and leak nothing', () => {
@@ -174,7 +247,8 @@ describe('models, tokens and parameters', () => {
 
   it('400 for an unknown model, a codebook count the model lacks, or a bad parameter', async () => {
     expectError(await post('/v1/encode?model=nope', readFileSync(wav)), 400, 'model_not_found');
-    expectError(await post('/v1/encode?codebooks=9', readFileSync(wav)), 400, 'model_mismatch');
+    // codebooks out of range is a bad parameter, whichever bound it misses (the model has 8)
+    expectError(await post('/v1/encode?codebooks=9', readFileSync(wav)), 400, 'invalid_request');
     expectError(await post('/v1/encode?codebooks=0', readFileSync(wav)), 400, 'invalid_request');
     expectError(await post('/v1/encode?model=../etc', readFileSync(wav)), 400, 'invalid_request');
     expectError(await post('/v1/decode?format=aiff', tokBytes), 400, 'invalid_request');
@@ -186,15 +260,15 @@ describe('models, tokens and parameters', () => {
     expect((await res.json()).error.code).toBe('invalid_request');
   });
 
-  it('400 when a .tok was written by another model, or more codebooks are asked than it holds', async () => {
+  it('400 when no loaded model wrote a .tok (model_not_found), or more codebooks are asked than it holds (invalid_request)', async () => {
     const h = api.model.manifest;
     const foreign = await encodeTok(
       { modelName: 'default', modelSha256: 'ab'.repeat(32), sampleRate: h.sampleRate, hopLength: h.hopLength, numCodebooks: 2, codebookSize: h.codebookSize, originalSampleRate: h.sampleRate },
       { numCodebooks: 2, numFrames: 10, codes: new Int32Array(20) },
       { originalLength: 3200 },
     );
-    expectError(await post('/v1/decode', foreign, { 'content-type': TOK }), 400, 'model_mismatch');
-    expectError(await post('/v1/decode?codebooks=5', tokBytes, { 'content-type': TOK }), 400, 'model_mismatch');
+    expectError(await post('/v1/decode', foreign, { 'content-type': TOK }), 400, 'model_not_found');
+    expectError(await post('/v1/decode?codebooks=5', tokBytes, { 'content-type': TOK }), 400, 'invalid_request');
     expectError(await post('/v1/decode?model=other', tokBytes, { 'content-type': TOK }), 400, 'model_not_found');
   });
 
@@ -209,6 +283,49 @@ describe('models, tokens and parameters', () => {
 
   it('406 when Accept names only formats it cannot produce', async () => {
     expectError(await post('/v1/decode', tokBytes, { 'content-type': TOK, accept: 'video/mp4, text/html' }), 406, 'invalid_request');
+  });
+});
+
+describe('errors fastify produces itself have the documented shape (whole server)', () => {
+  let server: Awaited<ReturnType<typeof startTestServer>>;
+  beforeAll(async () => {
+    server = await startTestServer();
+  });
+  afterAll(async () => {
+    await server?.close();
+  });
+
+  it('unknown routes and methods: 404 not_found', async () => {
+    for (const [method, path] of [['GET', '/nope'], ['POST', '/healthz'], ['GET', '/v1/encode'], ['DELETE', '/v1/models'], ['PUT', '/metrics']]) {
+      const res = await fetch(`${server.url}${path}`, { method, ...(method === 'GET' ? {} : { body: 'x' }) });
+      const text = await res.text();
+      expectError({ status: res.status, headers: res.headers, json: () => JSON.parse(text) }, 404, 'not_found');
+    }
+  });
+
+  it('a bad URL, a malformed request line and oversized headers', async () => {
+    const bad = await fetch(`${server.url}/v1/models%`);
+    const text = await bad.text();
+    expectError({ status: bad.status, headers: bad.headers, json: () => JSON.parse(text) }, 400, 'invalid_request');
+    const raw = (bytes: string) =>
+      new Promise<string>((done) => {
+        const socket = connect(server.port, '127.0.0.1');
+        let got = '';
+        socket.on('data', (d) => (got += d.toString('latin1')));
+        socket.on('error', () => {});
+        socket.on('close', () => done(got));
+        socket.write(bytes);
+      });
+    for (const [bytes, status] of [['NOT HTTP AT ALL\r\n\r\n', 400], [`GET / HTTP/1.1\r\nhost: x\r\nx-big: ${'a'.repeat(20_000)}\r\n\r\n`, 431]] as const) {
+      const got = await raw(bytes);
+      expect(got).toMatch(new RegExp(`^HTTP/1\\.1 ${status} `));
+      expect(got).toMatch(/content-type: application\/json/i);
+      expect(JSON.parse(got.slice(got.indexOf('\r\n\r\n') + 4)).error.code).toBe('invalid_request');
+    }
+  });
+
+  it('the server itself still answers JSON on its own routes', async () => {
+    expect((await (await fetch(`${server.url}/healthz`)).json()).status).toBe('ok');
   });
 });
 

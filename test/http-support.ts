@@ -1,5 +1,5 @@
 import { readdirSync, readFileSync } from 'node:fs';
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { ModelBatcher } from '../codec/batcher.js';
 import { CodecModel } from '../codec/model.js';
 import type { HttpApiConfig } from '../server/http/config.js';
@@ -24,10 +24,10 @@ export function defaultModel(): Promise<CodecModel> {
 }
 
 /** The HTTP API plugin on a bare fastify instance with a real model and batcher, listening on a real port. */
-export async function startApi(config: Partial<HttpApiConfig> = {}, extra: Partial<HttpApiOptions> = {}): Promise<TestApi> {
+export async function startApi(config: Partial<HttpApiConfig> = {}, extra: Partial<HttpApiOptions> = {}, server: FastifyServerOptions = { logger: false }): Promise<TestApi> {
   const model = await defaultModel();
   const batcher = new ModelBatcher(model, { maxBatch: 8, maxWaitMs: 2 });
-  const app = Fastify({ logger: false });
+  const app = Fastify(server);
   await app.register(httpApi, {
     models: new Map([[model.name, model]]),
     broken: [],

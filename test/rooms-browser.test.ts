@@ -47,9 +47,13 @@ describe('rooms demo (headless Chromium): one speaker, one listener decoding loc
     const speaker = await browser.newPage();
     const speakerErrors = watchErrors(speaker);
     await speaker.goto(`${server.url}/demo/rooms/speaker.html?room=demo&key=${SPEAK_KEY}&label=alice&codebooks=8`);
+    // the chunk-size choice: 20, 40 or 80 ms; this speaker takes the low-latency one
+    expect(await speaker.$$eval('#chunk option', (os) => os.map((o) => (o as HTMLOptionElement).value))).toEqual(['20', '40', '80']);
+    await speaker.selectOption('#chunk', '20');
     await speaker.click('#start');
     await speaker.waitForFunction(() => ['running', 'failed'].includes((window as any).__speaker.state), undefined, { timeout: 30_000 });
     expect(await speaker.evaluate(() => (window as any).__speaker.errors)).toEqual([]);
+    expect(await speaker.evaluate(() => (window as any).__speaker.chunkMs)).toBe(20);
     // ~3 s of speech decoded by the listener
     await listener.waitForFunction(() => {
       const l = (window as any).__listener;
@@ -72,6 +76,8 @@ describe('rooms demo (headless Chromium): one speaker, one listener decoding loc
     expect(heard.gaps).toBe(0);
     expect(heard.packets[0].firstFrame).toBe(0);
     heard.packets.forEach((p: any, i: number) => i > 0 && expect(p.firstFrame).toBe(heard.packets[i - 1].firstFrame + heard.packets[i - 1].numFrames));
+    // 20 ms = 1.5 frames: packets leave every 20 ms of audio with the whole frames in hand (the stream's last one: what close flushed)
+    expect(heard.packets.slice(0, -1).every((p: any) => p.numFrames === 1 || p.numFrames === 2)).toBe(true);
     expect(heard.packets.at(-1).firstFrame + heard.packets.at(-1).numFrames).toBe(frames);
     // length: all of it decoded, and as long as what the speaker sent (the last frame is padded)
     const decoded = Float32Array.from(heard.pcm);
@@ -107,9 +113,15 @@ describe('rooms demo (headless Chromium): one speaker, one listener decoding loc
     // what the page shows: mouth-to-ear latency and bandwidth
     const lat: number[] = heard.stats.latencyMs;
     expect(lat.every((x) => Number.isFinite(x) && x > 0 && x < 10_000)).toBe(true);
-    expect(await listener.textContent('#latency')).toMatch(/^\d+ \/ \d+ ms$/);
+    expect(await listener.textContent('#latency')).toMatch(/^\d+ \/ \d+ ms$/); // p50 / p99
+    const spokenLatency: number[] = spoken.tokensMs;
+    expect(spokenLatency.length).toBeGreaterThan(10);
+    expect(spokenLatency.slice(0, -1).every((x) => x > 0 && x < 10_000)).toBe(true); // the last packet: the tail close padded
+    expect(await speaker.textContent('#latency')).toMatch(/^\d+ \/ \d+ ms$/);
     expect(heard.stats.kbps).toBeGreaterThan(1);
-    expect(heard.stats.kbps).toBeLessThan(20); // 8 codebooks x 10 bits x 75 Hz = 6 kbit/s of codes, plus headers
+    // 8 codebooks x 10 bits x 75 Hz = 6 kbit/s of codes, sent as 16-bit codes (9.6 kbit/s), plus 24 header bytes per
+    // packet: at 20 ms chunks (50 packets/s) 19.2 kbit/s, counted from the join, before the speaker started
+    expect(heard.stats.kbps).toBeLessThan(20);
     expect(await listener.textContent('#bandwidth')).toMatch(/kbit\/s/);
     expect(await listener.textContent('#speed')).toMatch(/real time/);
     console.log(`rooms demo: ${(frames / heard.info.frameRate).toFixed(2)} s decoded in the browser, max |wasm - node| ${maxDiff.toExponential(2)}, spectral corr ${aligned.toFixed(3)} (misaligned ${misaligned.toFixed(3)}), mouth-to-ear median ${lat.sort((a, b) => a - b)[lat.length >> 1].toFixed(0)} ms (tokens arrive after ${heard.stats.arrivalMs.sort((a: number, b: number) => a - b)[heard.stats.arrivalMs.length >> 1].toFixed(0)} ms; ${heard.stats.skippedSec.toFixed(2)} s skipped to catch up), ${heard.stats.kbps.toFixed(1)} kbit/s, wasm decoder ${heard.stats.decoderXRT.toFixed(1)}x real time`);

@@ -45,7 +45,9 @@ describe('TypeScript client', () => {
     expect(marker.marker).toBe('half');
     const closed = await enc.close();
     const tokens = await collected;
-    const offline = await encodeWithStreamPlan(model, pcm, 16000, enc.ready.chunkFrames);
+    // 100 ms = 7.5 frames: the stream cuts a chunk at every 100 ms of audio (7 or 8 frames)
+    expect(enc.ready.chunkMs).toBe(100);
+    const offline = await encodeWithStreamPlan(model, pcm, 16000, (enc.ready.chunkMs * enc.ready.frameRate) / 1000);
     expect(tokens.codes).toEqual(offline.codes);
     expect(closed.frames).toBe(offline.numFrames);
     expect(enc.framesReceived).toBe(offline.numFrames);

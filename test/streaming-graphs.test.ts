@@ -55,10 +55,10 @@ describe('stateful streaming encoder (manifest encoder.streaming)', () => {
     expect(s.stateSize).toBeGreaterThan(0);
   });
 
-  it('gives one-shot codes for packets of any size, with flushes, in chunks of 1, 6 and 25 frames', async () => {
+  it('gives one-shot codes for packets of any size, with flushes, in chunks of 1, 1.5, 6 and 25 frames', async () => {
     const pcm = speech[0];
     const want = await oneShot(pcm);
-    for (const chunkFrames of [1, 6, 25]) {
+    for (const chunkFrames of [1, 1.5, 6, 25]) {
       const enc = stateful(chunkFrames);
       const next = sizes(chunkFrames, 4000);
       const windows: EncodeWindow[] = [];
@@ -83,6 +83,23 @@ describe('stateful streaming encoder (manifest encoder.streaming)', () => {
       const got = concatTokens(await model.encodeWindows(windows));
       expect(got.codes).toEqual(want.codes);
     }
+  });
+
+  it('a fractional chunk (20 ms = 1.5 frames) cuts at every 20 ms of audio: each 20 ms push leaves at once with its whole frames', () => {
+    const enc = stateful(1.5);
+    const pcm = speech[2];
+    const frames: number[] = [];
+    for (let pos = 0; pos + 480 <= 24 * 480; pos += 480) {
+      const windows = enc.push(pcm.subarray(pos, pos + 480));
+      expect(windows).toHaveLength(1);
+      // everything whole that has arrived is handed out: frames up to floor(samples / hop)
+      expect(windows[0].firstFrame + windows[0].keepCount).toBe(Math.floor((pos + 480) / model.manifest.hopLength));
+      frames.push(windows[0].keepCount);
+    }
+    expect(frames).toEqual(Array.from({ length: 24 }, (_, i) => (i % 2 === 0 ? 1 : 2)));
+    // one push of the same audio cuts the same chunks (what an offline replay of the stream does)
+    const once = stateful(1.5).push(pcm.subarray(0, 24 * 480));
+    expect(once.map((w) => w.keepCount)).toEqual(frames);
   });
 
   it('runs no context twice: the model sees each sample once', () => {

@@ -16,6 +16,7 @@ import {
   readTokRange,
   readTokStream,
   TokFormatError,
+  verifyTok,
   TokModelMismatchError,
   TokWriter,
   type TokHeaderFields,
@@ -317,6 +318,15 @@ describe('.tok damage detection', () => {
         bad[i] ^= mask;
         expectFormatError(() => readTok(bad));
         await expect(readTokRange(bad, 0, 10), `byte ${i}`).rejects.toBeInstanceOf(TokFormatError);
+        await expect(verifyTok(pieces(bad, i, 40)), `byte ${i}`).rejects.toBeInstanceOf(TokFormatError);
+        // what `tokstream info` reports: never complete, the problem named, frames only from verified chunks
+        const report = await verifyTok([bad], { allowDamaged: true }).catch((e: unknown) => e);
+        if (report instanceof TokFormatError) expect(i, 'only header damage is unrecoverable').toBeLessThan(readTokHeader(file).headerLength);
+        else {
+          expect(report, `byte ${i}`).toMatchObject({ complete: false, originalLength: null });
+          expect((report as { problem?: unknown }).problem, `byte ${i}`).toBeInstanceOf(TokFormatError);
+          expect((report as { totalFrames: number }).totalFrames).toBeLessThanOrEqual(chunkEnds.filter((c) => c.end <= i).at(-1)?.frames ?? 0);
+        }
         await expect(collectStream(pieces(bad, i, 40)), `byte ${i}`).rejects.toBeInstanceOf(TokFormatError);
         // Salvage mode never returns a wrong token: only an intact prefix, flagged incomplete.
         let salvaged;
@@ -337,7 +347,7 @@ describe('.tok damage detection', () => {
     expect(checked).toBe(file.length * 3);
   });
 
-  it('names the damaged part', () => {
+  it('names the damaged part', async () => {
     const h = readTokHeader(file);
     const flip = (i: number): Uint8Array => {
       const b = file.slice();
@@ -352,6 +362,16 @@ describe('.tok damage detection', () => {
     expectFormatError(() => readTok(flip(file.length - 3)), 'footer_crc');
     expectFormatError(() => readTok(flip(file.length - 6)), 'bad_footer');
     expectFormatError(() => readTok(concat([file, Uint8Array.of(0)])), 'trailing_data');
+    // the whole-file check names the same parts, and tells trailing data from a cut
+    const report = async (bytes: Uint8Array) => (await verifyTok([bytes], { allowDamaged: true })).problem?.code;
+    expect(await report(file)).toBeUndefined();
+    expect(await report(concat([file, Uint8Array.of(0)]))).toBe('trailing_data');
+    expect(await report(flip(file.length - 6))).toBe('bad_footer');
+    expect(await report(flip(file.length - 3))).toBe('footer_crc');
+    expect(await report(flip(chunkEnds[2].end + 30))).toBe('index_crc');
+    expect(await report(flip(h.headerLength + 18))).toBe('chunk_crc');
+    expect(await report(file.subarray(0, file.length - 1))).toBe('truncated');
+    expect(await verifyTok([file])).toMatchObject({ complete: true, totalFrames: 10, chunks: 3, originalLength: 12345 });
     expectFormatError(() => readTok(new TextEncoder().encode('RIFF....WAVEfmt ')), 'bad_magic');
   });
 
@@ -362,12 +382,14 @@ describe('.tok damage detection', () => {
       expectFormatError(() => readTok(cut), 'truncated');
       await expect(readTokRange(cut, 0, 10)).rejects.toMatchObject({ code: 'truncated' });
       await expect(collectStream(pieces(cut, len, 30))).rejects.toMatchObject({ code: 'truncated' });
+      await expect(verifyTok(pieces(cut, len, 30))).rejects.toMatchObject({ code: 'truncated' });
       const expected = chunkEnds.filter((c) => c.end <= len).at(-1)?.frames ?? 0;
       if (len < headerLength) {
         expectFormatError(() => readTok(cut, { allowTruncated: true }), 'truncated');
         continue;
       }
       const r = readTok(cut, { allowTruncated: true });
+      expect(await verifyTok([cut], { allowTruncated: true })).toMatchObject({ complete: false, totalFrames: expected, problem: { code: 'truncated' } });
       expect(r.complete).toBe(false);
       expect(r.problem?.code).toBe('truncated');
       expect(r.originalLength).toBeNull();

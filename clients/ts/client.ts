@@ -12,7 +12,7 @@
  */
 import {
   KIND_AUDIO_OUT, KIND_TOKENS, PROTOCOL_VERSION, decodeAudioOut, decodeTokenPacket, encodeAudioIn, encodeTokenPacket, type AudioPacket,
-  type ClosedMessage, type Direction, type FlushedMessage, type ReadyMessage, type SampleFormat, type ServerMessage, type TokenPacket, type Tokens,
+  type ClosedMessage, type Direction, type DrainingMessage, type FlushedMessage, type ReadyMessage, type SampleFormat, type ServerMessage, type TokenPacket, type Tokens,
 } from './protocol.js';
 import {
   Inbox, TokstreamError, openSocket, reportServerError, sendJson, startKeepalive, type SocketOptions, type WebSocketLike,
@@ -33,6 +33,8 @@ export interface StreamOptions extends SocketOptions {
   keepaliveMs?: number;
   /** Called for non-fatal errors (a refused message); fatal ones end the iterator. */
   onError?: (e: TokstreamError) => void;
+  /** The server began to drain: the stream runs on for up to `closeInMs`; open the next one elsewhere. */
+  onDraining?: (m: DrainingMessage) => void;
   /** [issue 8] Extra `start` fields for protocol extensions (rooms: room, label, epochMs; see room-client.ts). */
   startExtra?: Record<string, unknown>;
 }
@@ -49,6 +51,8 @@ abstract class Stream<P> implements AsyncIterable<P> {
   private flushCounter = 0;
   /** Close code once the socket closed. */
   closeCode: number | undefined;
+  /** Set when the server said it is draining (protocol §5). */
+  draining: DrainingMessage | undefined;
 
   protected constructor(protected readonly ws: WebSocketLike, protected readonly opts: StreamOptions) {}
 
@@ -132,6 +136,10 @@ abstract class Stream<P> implements AsyncIterable<P> {
         break;
       case 'error':
         reportServerError(m, this.inbox, this.opts.onError);
+        break;
+      case 'draining':
+        this.draining = m;
+        this.opts.onDraining?.(m);
         break;
     }
   }

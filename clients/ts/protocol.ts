@@ -47,7 +47,15 @@ export interface ReadyMessage {
   chunkMs: number;
   encoderLookaheadFrames: number;
   decoderLookaheadFrames: number;
-  limits: { maxFrameBytes: number; maxAheadSec: number; maxBufferedSec: number; idleTimeoutMs: number };
+  limits: {
+    maxFrameBytes: number;
+    maxTextBytes: number;
+    maxAheadSec: number;
+    maxBufferedSec: number;
+    maxOutboundBytes: number;
+    idleTimeoutMs: number;
+    maxProtocolErrors: number;
+  };
 }
 
 export interface FlushedMessage {
@@ -73,7 +81,26 @@ export interface ClosedMessage {
   durationSec: number;
 }
 
-export type ServerMessage = ReadyMessage | FlushedMessage | ErrorMessage | ClosedMessage;
+/**
+ * The server began to drain (docs/protocol.md §5, "Draining"): this stream may run on for up to
+ * `closeInMs`, then it is closed with `shutting_down` (1001). Open the next stream elsewhere.
+ */
+export interface DrainingMessage {
+  type: 'draining';
+  closeInMs: number;
+  message: string;
+}
+
+export type ServerMessage = ReadyMessage | FlushedMessage | ErrorMessage | ClosedMessage | DrainingMessage;
+
+/** Close code of the `draining` refusal: this server takes no new streams; connect again (through the balancer). */
+export const CLOSE_DRAINING = 4503;
+
+/**
+ * Error codes that say nothing about the request, only about this server now: the same stream
+ * opened again (a balancer sends it to another server) may succeed.
+ */
+export const RETRY_ELSEWHERE_CODES: ReadonlySet<string> = new Set(['draining', 'shutting_down', 'overloaded', 'too_many_streams']);
 
 /** Codes of one run of frames; `codes` codebook-major: codes[k * numFrames + t]. */
 export interface Tokens {

@@ -9,9 +9,9 @@
  *   for await (const ev of room) if (ev.type === 'tokens') decode(ev.publisher, ev.packet);
  */
 import { EncodeStream, type StreamOptions } from './client.js';
-import type { ErrorMessage, TokenPacket } from './protocol.js';
+import type { DrainingMessage, ErrorMessage, TokenPacket } from './protocol.js';
 import {
-  KIND_ROOM_TOKENS, decodeRoomPacket, type JoinedMessage, type PublishReadyFields, type PublisherInfo, type PublisherJoinedMessage,
+  KIND_ROOM_TOKENS, decodeRoomPacket, type JoinedMessage, type ListenerClosedMessage, type PublishReadyFields, type PublisherInfo, type PublisherJoinedMessage,
   type PublisherLeftMessage,
 } from './room-protocol.js';
 import { Inbox, openSocket, reportServerError, sendJson, startKeepalive, type SocketOptions, type TokstreamError, type WebSocketLike } from './socket.js';
@@ -42,7 +42,9 @@ export interface JoinOptions extends SocketOptions {
 export type RoomEvent =
   | { type: 'tokens'; publisher: number; packet: TokenPacket; bytes: number; receivedAt: number }
   | { type: 'publisher_joined'; publisher: PublisherInfo }
-  | { type: 'publisher_left'; publisher: number; frames: number };
+  | { type: 'publisher_left'; publisher: number; frames: number }
+  /** The server is draining: this subscription ends within `closeInMs` (1001); join again elsewhere. */
+  | { type: 'draining'; closeInMs: number };
 
 /** A joined room: events in arrival order; ends when the socket closes (a fatal error is thrown). */
 export class RoomSubscription implements AsyncIterable<RoomEvent> {
@@ -92,7 +94,7 @@ export class RoomSubscription implements AsyncIterable<RoomEvent> {
       this.push({ type: 'tokens', publisher, packet, bytes: bytes.length, receivedAt: performance.now() });
       return;
     }
-    const m = JSON.parse(data) as PublisherJoinedMessage | PublisherLeftMessage | ErrorMessage | { type: 'closed' };
+    const m = JSON.parse(data) as PublisherJoinedMessage | PublisherLeftMessage | ErrorMessage | DrainingMessage | ListenerClosedMessage;
     switch (m.type) {
       case 'publisher_joined':
         this.publishers.set(m.publisher.publisher, m.publisher);
@@ -101,6 +103,9 @@ export class RoomSubscription implements AsyncIterable<RoomEvent> {
       case 'publisher_left':
         this.publishers.delete(m.publisher);
         this.push({ type: 'publisher_left', publisher: m.publisher, frames: m.frames });
+        break;
+      case 'draining':
+        this.push({ type: 'draining', closeInMs: m.closeInMs });
         break;
       case 'error':
         reportServerError(m, this.inbox, this.opts.onError);

@@ -56,6 +56,17 @@ export interface PublisherLeftMessage {
   frames: number;
 }
 
+/** The listener's last message, after its `close`: what it received and what was dropped for it. */
+export interface ListenerClosedMessage {
+  type: 'closed';
+  /** Frames (all publishers together) in the packets delivered, and in those dropped because the listener fell behind. */
+  frames: number;
+  dropped: number;
+  /** The same in packets. */
+  packets: number;
+  packetsDropped: number;
+}
+
 /** Extra fields in the `ready` a room publisher gets. */
 export interface PublishReadyFields {
   room: string;

@@ -3,7 +3,7 @@
  * key where `keyVia` says, the opening handshake, keepalives, and the queue behind `for await`.
  * Plain TypeScript with no Node or DOM dependency, like protocol.ts.
  */
-import { KEY_PROTOCOL_PREFIX, PROTOCOL_V1, type ErrorMessage } from './protocol.js';
+import { KEY_PROTOCOL_PREFIX, PROTOCOL_V1, RETRY_ELSEWHERE_CODES, type ErrorMessage } from './protocol.js';
 
 /** The part of the WebSocket API used here; browsers' WebSocket and the `ws` package both fit. */
 export interface WebSocketLike {
@@ -25,6 +25,11 @@ export class TokstreamError extends Error {
   constructor(readonly code: string, message: string, readonly fatal: boolean, readonly closeCode?: number, readonly expectedFrame?: number) {
     super(message);
     this.name = 'TokstreamError';
+  }
+
+  /** The server refused or ended the stream for its own state (draining, full, stopping): open it again, elsewhere. */
+  get retryElsewhere(): boolean {
+    return RETRY_ELSEWHERE_CODES.has(this.code);
   }
 }
 

@@ -26,6 +26,7 @@ import clips as clipsets  # noqa: E402
 import metrics  # noqa: E402
 import model_runner  # noqa: E402
 import report  # noqa: E402
+import spectrograms  # noqa: E402
 
 CODEBOOKS = (1, 2, 4, 8)
 METRIC_RATE = 16000
@@ -40,6 +41,7 @@ def score(reference, decoded, rate, delay):
         "log_mel": metrics.log_mel_distance(ref16, est16, METRIC_RATE),
         "mrstft": metrics.multi_resolution_stft_distance(ref16, est16, METRIC_RATE),
         "si_sdr": metrics.si_sdr(ref16, est16),
+        **metrics.pitch_errors(ref16, est16, METRIC_RATE),
     }
 
 
@@ -90,6 +92,35 @@ def score_all(clips, systems, rate):
     return rows
 
 
+def other_versions(model_dir):
+    """Folders beside model_dir holding other versions of the same model (e.g. models/default-1.0.0), oldest first."""
+    parent, here = os.path.split(os.path.abspath(model_dir))
+    name = report.read_json(os.path.join(model_dir, "manifest.json"))["name"]
+    found = []
+    for entry in sorted(os.listdir(parent)):
+        path = os.path.join(parent, entry)
+        manifest_path = os.path.join(path, "manifest.json")
+        if entry == here or not os.path.isfile(manifest_path):
+            continue
+        manifest = report.read_json(manifest_path)
+        if manifest.get("name") == name:
+            found.append((tuple(int(p) if p.isdigit() else 0 for p in str(manifest.get("version", "")).split(".")), path))
+    return [path for _, path in sorted(found)]
+
+
+def draw_spectrograms(clips, systems, model_dir, compare_dirs, work_dir, rate, out_dir):
+    """Reference / other models / this model spectrograms of two reserved speech clips (6 kbps)."""
+    picked = spectrograms.pick_clips([c for c in clips if c.subset == "reserved"])
+    decoded = spectrograms.decode_with_models(picked, compare_dirs, work_dir, rate)
+    decoded[spectrograms.model_label(model_dir)] = {c.name: systems[f"model-{spectrograms.CODEBOOKS}"]["decoded"][c.name]
+                                                    for c in picked}
+    os.makedirs(out_dir, exist_ok=True)
+    for old in os.listdir(out_dir):
+        if old.endswith(".png"):
+            os.remove(os.path.join(out_dir, old))
+    return spectrograms.render(picked, decoded, rate, out_dir)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", default="models/default", help="model folder (manifest.json + graphs)")
@@ -100,6 +131,9 @@ def main():
     ap.add_argument("--no-reserved", action="store_true", help="skip the reserved set even when installed")
     ap.add_argument("--cache-dir", default=os.path.join(tempfile.gettempdir(), "tokstream-eval"),
                     help="cache for decoded reserved clips and scratch files")
+    ap.add_argument("--compare-models", nargs="*", default=None,
+                    help="model folders drawn beside this one in the spectrograms (default: other versions of the "
+                         "same model next to it, e.g. models/default-1.0.0)")
     ap.add_argument("--per-clip-csv", default=None, help="also write every per-clip score here")
     args = ap.parse_args()
     started = time.time()
@@ -120,6 +154,13 @@ def main():
         scoring_started = time.time()
         rows = score_all(clips, systems, rate)
         _stage("metrics", scoring_started)
+        pictures = None
+        if reserved_used:
+            compare = other_versions(args.model) if args.compare_models is None else args.compare_models
+            picture_dir = os.path.join(os.path.dirname(out_path), "spectrograms")
+            pictures = (os.path.relpath(picture_dir, os.path.dirname(out_path) or "."),
+                        draw_spectrograms(clips, systems, args.model, compare, os.path.join(work, "pictures"), rate,
+                                          picture_dir))
     if args.per_clip_csv:
         with open(args.per_clip_csv, "w", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=list(rows[0]))
@@ -129,7 +170,7 @@ def main():
     command = "nice -n 10 /usr/bin/python3 models/eval/evaluate.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     text = report.render(
         manifest=manifest, model_dir=args.model, clips=clips, systems=systems, rows=rows, codes=codes,
-        prefix_mismatches=prefix_mismatches,
+        prefix_mismatches=prefix_mismatches, spectrograms=pictures,
         reserved_used=reserved_used, heldout_dir=args.heldout, training_log=args.training_log,
         command=command.strip(), runtime_s=time.time() - started)
     with open(out_path, "w") as f:

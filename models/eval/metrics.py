@@ -227,3 +227,90 @@ def _same_length(a, b):
 
 def _pow2_at_least(x):
     return 1 << int(np.ceil(np.log2(x)))
+
+
+# Pitch (F0) tracking: YIN after de Cheveigné & Kawahara, "YIN, a fundamental frequency estimator for speech and
+# music", JASA 111(4), 2002 (difference function, cumulative mean normalisation, absolute threshold, parabolic
+# interpolation), with a voicing decision from the normalised dip depth and the frame's level.
+PITCH_RATE = 16000
+PITCH_HOP_S = 0.010
+PITCH_WINDOW_S = 0.025
+PITCH_FMIN = 60.0
+PITCH_FMAX = 500.0
+PITCH_THRESHOLD = 0.15  # YIN's absolute threshold: first dip below it is the period
+PITCH_VOICED_MAX_APERIODICITY = 0.35  # a frame whose best dip is shallower than this is unvoiced
+PITCH_SILENCE_DB = 40.0  # frames this far below the signal's loudest frame are unvoiced
+GROSS_PITCH_ERROR = 0.20
+
+
+def pitch_track(x, rate, fmin=PITCH_FMIN, fmax=PITCH_FMAX):
+    """F0 in Hz per 10 ms frame (0 where unvoiced) and the voiced flags, frame i centred at i * 10 ms."""
+    x = resample(np.asarray(x, dtype=np.float64).ravel(), rate, PITCH_RATE)
+    hop = int(PITCH_HOP_S * PITCH_RATE)
+    window = int(PITCH_WINDOW_S * PITCH_RATE)
+    tau_min = int(np.floor(PITCH_RATE / fmax))
+    tau_max = int(np.ceil(PITCH_RATE / fmin))
+    span = window + tau_max + 1
+    n_frames = max(1, int(np.ceil(x.size / hop)))
+    # Frame i looks at samples from i*hop - window/2: its analysis window is centred on the frame time.
+    padded = np.pad(x, (window // 2, n_frames * hop + span))
+    frames = np.lib.stride_tricks.sliding_window_view(padded, span)[: n_frames * hop: hop][:n_frames]
+    # d(tau) = sum_{j<W} (x_j - x_{j+tau})^2 = e(0) + e(tau) - 2 r(tau), r by FFT, e by cumulative sums.
+    nfft = 1 << (2 * span - 1).bit_length()
+    r = np.fft.irfft(np.fft.rfft(frames, nfft) * np.conj(np.fft.rfft(frames[:, :window], nfft)), nfft)[:, : tau_max + 1]
+    energy = np.concatenate([np.zeros((n_frames, 1)), np.cumsum(frames ** 2, axis=1)], axis=1)
+    taus = np.arange(tau_max + 1)
+    e_tau = energy[:, taus + window] - energy[:, taus]
+    d = np.maximum(e_tau[:, :1] + e_tau - 2 * r, 0.0)
+    # Cumulative mean normalised difference: d'(0) = 1, d'(tau) = d(tau) * tau / sum_{j=1..tau} d(j).
+    cmnd = np.ones_like(d)
+    cumulative = np.cumsum(d[:, 1:], axis=1)
+    cmnd[:, 1:] = d[:, 1:] * taus[1:] / np.maximum(cumulative, _EPS)
+    search = cmnd[:, tau_min: tau_max + 1]
+    lags = np.arange(search.shape[1])
+    # The period is the first dip under the threshold, followed down to its local minimum; a frame with no
+    # such dip takes its deepest one (its depth then decides voicing).
+    below = search[:, :-1] < PITCH_THRESHOLD
+    first = np.argmax(below, axis=1)
+    stops = (search[:, 1:] >= search[:, :-1]) & (lags[None, :-1] >= first[:, None])
+    stops[:, -1] = True
+    tau = np.where(below.any(axis=1), np.argmax(stops, axis=1), np.argmin(search[:, :-1], axis=1))
+    rows = np.arange(n_frames)
+    aperiodicity = search[rows, tau]
+    # Parabolic interpolation of the dip for sub-sample precision.
+    inner = (tau > 0) & (tau < search.shape[1] - 1)
+    a = search[rows, np.maximum(tau - 1, 0)]
+    c = search[rows, np.minimum(tau + 1, search.shape[1] - 1)]
+    curvature = a - 2 * aperiodicity + c
+    shift = np.where(inner & (curvature > 0), 0.5 * (a - c) / np.where(curvature > 0, curvature, 1.0), 0.0)
+    f0 = PITCH_RATE / (tau_min + tau + shift)
+    level_db = 10 * np.log10(e_tau[:, 0] / window + 1e-20)
+    voiced = (aperiodicity < PITCH_VOICED_MAX_APERIODICITY) & (level_db > level_db.max() - PITCH_SILENCE_DB)
+    voiced &= level_db > -90.0  # digital silence has no pitch, whatever its relative level
+    f0[~voiced] = 0.0
+    return f0, voiced
+
+
+def pitch_errors(reference, estimate, rate):
+    """Voicing-decision error and gross pitch error of estimate against reference (fractions in [0, 1]).
+
+    VDE: share of all frames where the two disagree on voiced/unvoiced. GPE: share of the frames voiced in both
+    where the estimate's F0 is more than 20 % off the reference's (NaN when no frame is voiced in both). The frame
+    counts come along so that several clips can be pooled (pooled_pitch_errors).
+    """
+    reference, estimate = _same_length(reference, estimate)
+    f0_ref, voiced_ref = pitch_track(reference, rate)
+    f0_est, voiced_est = pitch_track(estimate, rate)
+    both = voiced_ref & voiced_est
+    counts = {"frames": int(voiced_ref.size), "voiced_frames": int(voiced_ref.sum()),
+              "voicing_disagreements": int((voiced_ref != voiced_est).sum()), "voiced_in_both": int(both.sum()),
+              "gross_errors": int((np.abs(f0_est[both] / f0_ref[both] - 1.0) > GROSS_PITCH_ERROR).sum())}
+    return {**pooled_pitch_errors([counts]), **counts}
+
+
+def pooled_pitch_errors(counts):
+    """VDE and GPE over the frames of several clips together (each a pitch_errors result)."""
+    frames = sum(c["frames"] for c in counts)
+    both = sum(c["voiced_in_both"] for c in counts)
+    return {"vde": sum(c["voicing_disagreements"] for c in counts) / frames if frames else float("nan"),
+            "gpe": sum(c["gross_errors"] for c in counts) / both if both else float("nan")}

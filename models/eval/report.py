@@ -17,6 +17,9 @@ TARGETS = (  # (model system, baseline system, what the issue asks)
     ("model-2", "codec2-1600", "1.5 kbps (2 codebooks): STOI at or above Codec2 1600"),
 )
 
+PITCH_TARGET = ("model-8", "opus-6000", "6 kbps pitch: VDE and GPE within 2 points of Opus 6 kbps")
+PITCH_TARGET_MARGIN = 0.02
+
 
 def read_json(path):
     with open(path) as f:
@@ -31,12 +34,18 @@ def _system_order(systems):
     return sorted(systems, key=lambda s: (KIND_ORDER[systems[s]["kind"]], systems[s]["nominal_bps"]))
 
 
-def _results_table(systems, rows):
-    head = "| system | kbps | " + " | ".join(m[1] for m in METRICS) + " |"
-    lines = [head, "|" + " --- |" * (2 + len(METRICS))]
+def _pitch(rows, system):
+    return metrics.pooled_pitch_errors([r for r in rows if r["system"] == system])
+
+
+def _results_table(systems, rows, pitch=False):
+    head = "| system | kbps | " + " | ".join(m[1] for m in METRICS) + (" | VDE % ↓ | GPE % ↓" if pitch else "") + " |"
+    lines = [head, "|" + " --- |" * (2 + len(METRICS) + 2 * pitch)]
     for name in _system_order(systems):
         sel = [r for r in rows if r["system"] == name]
         cells = [fmt.format(_mean(sel, key)) for key, _, fmt in METRICS]
+        if pitch:
+            cells += [f"{100 * v:.1f}" for v in _pitch(sel, name).values()]
         lines.append(f"| {systems[name]['label']} | {systems[name]['nominal_bps'] / 1000:g} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -61,6 +70,17 @@ def _target_lines(systems, rows):
                      f"at or above on {wins} of {diff.size} clips.")
         if not met:
             short.append(text)
+    for subset in ("held-out", "reserved"):
+        sel = [r for r in rows if r["subset"] == subset and r["category"] == "speech"]
+        if not sel:
+            continue
+        ours, theirs = _pitch(sel, PITCH_TARGET[0]), _pitch(sel, PITCH_TARGET[1])
+        met = all(ours[k] <= theirs[k] + PITCH_TARGET_MARGIN for k in ("vde", "gpe"))
+        lines.append(f"- {PITCH_TARGET[2]}, {subset} speech: {'**met**' if met else '**not met**'}. VDE "
+                     f"{100 * ours['vde']:.1f} % vs {100 * theirs['vde']:.1f} %, GPE {100 * ours['gpe']:.1f} % vs "
+                     f"{100 * theirs['gpe']:.1f} % ({systems[PITCH_TARGET[1]]['label']}).")
+        if not met:
+            short.append(PITCH_TARGET[2])
     return lines, short
 
 
@@ -117,8 +137,21 @@ def _versions():
     return ", ".join(query.stdout.split("\n")[:-1]).strip() or "unknown"
 
 
+def _spectrogram_section(pictures):
+    folder, drawn = pictures
+    labels = list(drawn[0][1])
+    lines = ["| clip | " + " | ".join(labels) + " |", "|" + " --- |" * (1 + len(labels))]
+    for clip, files in drawn:
+        lines.append(f"| {clip} | " + " | ".join(f"![{clip} {label}]({folder}/{files[label]})" for label in labels) + " |")
+    return ["", "## Spectrograms (reserved speech, 6 kbps)", "",
+            "Reference and each model version's 8-codebook decoding, aligned (`models/eval/spectrograms.py`): "
+            "0-8 kHz bottom to top with a tick per kHz on the left, 10 ms per 2 px column, 80 dB range. Voiced speech "
+            "shows as stacked harmonic stripes in the reference; a decoder that smears them leaves a blurred band.",
+            "", "\n".join(lines)]
+
+
 def render(manifest, model_dir, clips, systems, rows, codes, prefix_mismatches, reserved_used, heldout_dir, training_log, command,
-           runtime_s):
+           runtime_s, spectrograms=None):
     rate = manifest["sampleRate"]
     untrained = os.path.exists(os.path.join(model_dir, ".untrained"))
     out = [f"# {manifest['name']} model: evaluation report", "",
@@ -147,13 +180,15 @@ def render(manifest, model_dir, clips, systems, rows, codes, prefix_mismatches, 
                 continue
             n = len({r["clip"] for r in sel})
             title = f"{'Held-out' if subset == 'held-out' else 'Reserved'} set, {category} ({n} clips)"
-            out += ["", f"## {title}", "", _results_table(systems, sel)]
+            out += ["", f"## {title}", "", _results_table(systems, sel, pitch=category == "speech")]
             if category == "music":
                 out += ["", "STOI is a speech-intelligibility measure; on music it only says how well band "
                             "envelopes survive."]
     if not reserved_used:
         out += ["", "## Reserved set", "", "Not evaluated: alsa-utils, klettres-data or asc-music is not installed "
                                            "(`apt-get install alsa-utils klettres-data asc-music`)."]
+    if spectrograms:
+        out += _spectrogram_section(spectrograms)
     frames, usage = _usage_table(codes, clips, manifest["codebookSize"])
     out += ["", "## Codebook usage (held-out set)", "",
             f"Over all {frames} token frames the encoder emitted for the held-out clips (speech and music). "
@@ -192,6 +227,12 @@ def render(manifest, model_dir, clips, systems, rows, codes, prefix_mismatches, 
             "16 ms hop, floor 1e-5); multi-resolution STFT distance = mean over three resolutions (Parallel WaveGAN's, "
             "scaled to the rate) of spectral convergence + mean |Δ ln magnitude|; SI-SDR after Le Roux et al. 2019. "
             "Table values are means over clips.",
+            "- Pitch (speech tables): F0 per 10 ms frame by YIN (de Cheveigné & Kawahara 2002; 25 ms window, 60-500 Hz, "
+            "absolute threshold 0.15) on the aligned 16 kHz pair, a frame voiced when its normalised dip is under "
+            "0.35 and it is within 40 dB of the signal's loudest frame. VDE = share of all frames where reference and "
+            "decoded disagree on voicing; GPE = share of the frames voiced in both where the decoded F0 is more than "
+            "20 % off. Both are pooled over the frames of all clips in the table. A decoder that smears harmonics into "
+            "a buzzy envelope loses its periodicity (VDE) or its F0 (GPE) even where STOI stays high.",
             "- SI-SDR rewards waveform matching. Parametric Codec2 does not preserve phase, and neither need a "
             "decoder trained only on magnitude (mel / STFT) losses, so their SI-SDR is strongly negative even when "
             "the speech is intelligible; read it for Opus and as a sanity check, not as the model's quality.",

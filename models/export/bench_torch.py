@@ -31,7 +31,8 @@ import torch  # noqa: E402
 import yaml  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from wavtokenizer_arch import fold_weight_norm, load_wavtokenizer  # noqa: E402
+from wavtokenizer_arch.checkpoint import load_wavtokenizer  # noqa: E402
+from wavtokenizer_arch.modes import fold_weight_norm  # noqa: E402
 
 
 def _fastest_split(op, threads: int) -> int:

@@ -22,7 +22,7 @@ import torch
 import yaml
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from wavtokenizer_arch import load_wavtokenizer  # noqa: E402
+from wavtokenizer_arch.checkpoint import load_wavtokenizer  # noqa: E402
 
 
 def tie_margin(emb: torch.Tensor, codebook: torch.Tensor) -> np.ndarray:

@@ -26,7 +26,10 @@ import torch
 import yaml
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from wavtokenizer_arch import AdaNorm, ResBlock, SConv, WavTokenizer, WavTokenizerConfig, seanet_config  # noqa: E402
+from wavtokenizer_arch.backbone import AdaNorm  # noqa: E402
+from wavtokenizer_arch.config import WavTokenizerConfig, seanet_config  # noqa: E402
+from wavtokenizer_arch.encoder import ResBlock, SConv  # noqa: E402
+from wavtokenizer_arch.model import WavTokenizer  # noqa: E402
 
 RELEASED_DOWNSAMPLES = {320: [8, 5, 4, 2], 600: [6, 5, 5, 4]}
 SAMPLE_RATE = 24000

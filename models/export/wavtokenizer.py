@@ -26,9 +26,10 @@ import yaml
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from quantize_int8 import quantize  # noqa: E402
-from wavtokenizer_arch import (  # noqa: E402
-    WavTokenizer, fold_weight_norm, load_wavtokenizer, receptive_field, set_exportable,
-)
+from wavtokenizer_arch.checkpoint import load_wavtokenizer  # noqa: E402
+from wavtokenizer_arch.encoder import receptive_field  # noqa: E402
+from wavtokenizer_arch.model import WavTokenizer  # noqa: E402
+from wavtokenizer_arch.modes import fold_weight_norm, set_exportable  # noqa: E402
 
 OPSET = 17
 UPSTREAM = "https://github.com/jishengpeng/WavTokenizer"

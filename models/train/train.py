@@ -21,11 +21,12 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from checkpoint import save_weights  # noqa: E402
+from checkpoint import load_weights, save_weights  # noqa: E402
+from discriminators import Critics, critic_loss, generator_losses  # noqa: E402
 from losses import MultiResolutionLoss  # noqa: E402
 from model import CODEBOOK_SIZE, HOP, NUM_CODEBOOKS, SAMPLE_RATE, build_codec  # noqa: E402
 
-CATEGORIES = ("tts", "words", "music", "noise")
+DEFAULT_CATEGORY_WEIGHTS = {"tts": 0.14, "words": 0.14, "music": 0.22, "ivr": 0.32, "diphone": 0.12, "noise": 0.06}
 
 
 class Batches:
@@ -36,8 +37,11 @@ class Batches:
         data = np.load(path)
         self.audio = torch.from_numpy(data["audio"].astype(np.float32) / 32768.0).to(device)
         self.bounds = [tuple(int(v) for v in b) for b in data["category_bounds"]]
+        # Data written before the real-speech sources came has three unnamed categories.
+        names = [str(n) for n in data["category_names"]] if "category_names" in data.files else ["tts", "words", "music"]
+        self.categories = names + ["noise"]
         self.device, self.seg, self.batch, self.gen = device, seg, batch, gen
-        self.weights = torch.tensor(weights, dtype=torch.float32, device=device)
+        self.weights = torch.tensor([weights.get(c, 0.0) for c in self.categories], dtype=torch.float32, device=device)
 
     def _rand(self, *shape):
         return torch.rand(*shape, generator=self.gen, device=self.device)
@@ -62,10 +66,10 @@ class Batches:
     def next(self):
         cats = torch.multinomial(self.weights, self.batch, replacement=True, generator=self.gen)
         x = torch.zeros(self.batch, self.seg, device=self.device)
-        for c in range(len(CATEGORIES)):
+        for c, name in enumerate(self.categories):
             idx = torch.nonzero(cats == c).flatten()
             if len(idx):
-                x[idx] = self._noise(len(idx)) if CATEGORIES[c] == "noise" else self._crops(c, len(idx))
+                x[idx] = self._noise(len(idx)) if name == "noise" else self._crops(c, len(idx))
         # background noise on some items at 5..35 dB below their peak
         mix = (self._rand(self.batch, 1) < 0.15).float() * 10 ** (-(5 + 30 * self._rand(self.batch, 1)) / 20)
         x = x + mix * x.abs().amax(-1, keepdim=True) * self._noise(self.batch)
@@ -143,7 +147,18 @@ def main():
     ap.add_argument("--restart-every", type=int, default=100)
     ap.add_argument("--log-every", type=int, default=50)
     ap.add_argument("--ckpt-every", type=int, default=250)
-    ap.add_argument("--category-weights", default="0.32,0.28,0.32,0.08")
+    ap.add_argument("--category-weights", default=",".join(f"{k}={v}" for k, v in DEFAULT_CATEGORY_WEIGHTS.items()),
+                    help="name=weight,... over the data's categories and noise")
+    ap.add_argument("--init", help="warm start: weights prefix (<prefix>.enc.npz/.dec.npz) for a new run")
+    ap.add_argument("--adversarial", action="store_true", help="multi-period + multi-resolution STFT critics, "
+                    "least-squares GAN and feature matching")
+    ap.add_argument("--decoder-only", action="store_true", help="freeze encoder and quantizer (codes stay those "
+                    "of the --init model; the encoder's backward pass is saved)")
+    ap.add_argument("--adv-weight", type=float, default=1.0)
+    ap.add_argument("--fm-weight", type=float, default=2.0)
+    ap.add_argument("--critic-lr", type=float, default=2e-4)
+    ap.add_argument("--critic-warmup", type=int, default=200,
+                    help="steps the critics train alone before their losses reach the codec")
     args = ap.parse_args()
 
     t_start = time.time()
@@ -158,13 +173,18 @@ def main():
     os.makedirs(args.state_dir, exist_ok=True)
     codec = build_codec(args.seed).to(device)
     loss_fn = MultiResolutionLoss(SAMPLE_RATE).to(device)
-    opt = torch.optim.AdamW(codec.parameters(), lr=args.lr, betas=(0.8, 0.99), weight_decay=0.0)
+    trained = codec.decoder if args.decoder_only else codec
+    opt = torch.optim.AdamW(trained.parameters(), lr=args.lr, betas=(0.8, 0.99), weight_decay=0.0)
     gen = torch.Generator(device=device)
     gen.manual_seed(args.seed)
     seg = args.segment_frames * HOP
-    batches = Batches(args.data, device, seg, args.batch, [float(w) for w in args.category_weights.split(",")], gen)
+    weights = {k: float(v) for k, v in (kv.split("=") for kv in args.category_weights.split(","))}
+    batches = Batches(args.data, device, seg, args.batch, weights, gen)
+    critics = Critics().to(device) if args.adversarial else None
+    opt_c = torch.optim.AdamW(critics.parameters(), lr=args.critic_lr, betas=(0.8, 0.99)) if critics else None
 
     state_path = os.path.join(args.state_dir, "state.pt")
+    portable_path = os.path.join(args.run_dir, "progress.json")
     step, spent_s = 0, 0.0
     if os.path.exists(state_path):
         st = torch.load(state_path, map_location=device)
@@ -172,10 +192,26 @@ def main():
         opt.load_state_dict(st["opt"])
         gen.set_state(st["gen"].cpu())
         step, spent_s, args.steps = st["step"], st["spent_s"], st["planned_steps"]
+        if critics is not None:
+            critics.load_state_dict(st["critics"])
+            opt_c.load_state_dict(st["opt_critics"])
         print(f"resumed at step {step} ({spent_s:.0f} s trained before)", flush=True)
+    elif os.path.exists(portable_path):
+        load_weights(codec, os.path.join(args.run_dir, "weights"))
+        if critics is not None and os.path.exists(os.path.join(args.run_dir, "critics.pt")):
+            critics.load_state_dict(torch.load(os.path.join(args.run_dir, "critics.pt"), map_location=device))
+        with open(portable_path) as f:
+            progress = json.load(f)
+        step, spent_s, args.steps = progress["step"], progress["spent_s"], progress["planned_steps"]
+        gen.manual_seed(args.seed + step)
+        print(f"continued at step {step} from the run's committed weights (fresh optimiser state)", flush=True)
+    elif args.init:
+        load_weights(codec, args.init)
+        print(f"warm start from {args.init}", flush=True)
 
     log_path = os.path.join(args.run_dir, "training_log.csv")
-    fields = (["step", "seconds", "lr", "loss", "mel", "stft", "codebook", "commit", "audio_s_per_s"]
+    fields = (["step", "seconds", "lr", "loss", "mel", "stft", "codebook", "commit", "adv", "fm", "critic",
+               "audio_s_per_s"]
               + [f"usage{i}" for i in range(NUM_CODEBOOKS)] + [f"perplexity{i}" for i in range(NUM_CODEBOOKS)]
               + ["restarted"])
     new_log = not os.path.exists(log_path)
@@ -192,12 +228,24 @@ def main():
     t_window = time.time()
     calibrated = not args.calibrate
     codec.train()
+    if args.decoder_only:
+        codec.encoder.eval().requires_grad_(False)
+        codec.quantizer.eval().requires_grad_(False)
 
     def save_state():
         save_weights(codec, os.path.join(args.run_dir, "weights"))
-        torch.save({"model": codec.state_dict(), "opt": opt.state_dict(), "gen": gen.get_state(), "step": step,
-                    "spent_s": spent_s + time.time() - t_run, "planned_steps": args.steps},
-                   state_path + ".tmp")
+        # The portable part (weights above, critics, counters) is small enough to commit, so a run can go on
+        # from a fresh clone or on the accelerator; state.pt adds the optimisers for a local resume.
+        if critics is not None:
+            torch.save(critics.state_dict(), os.path.join(args.run_dir, "critics.pt"))
+        with open(portable_path, "w") as f:
+            json.dump({"step": step, "spent_s": round(spent_s + time.time() - t_run, 1),
+                       "planned_steps": args.steps}, f)
+        state = {"model": codec.state_dict(), "opt": opt.state_dict(), "gen": gen.get_state(), "step": step,
+                 "spent_s": spent_s + time.time() - t_run, "planned_steps": args.steps}
+        if critics is not None:
+            state.update(critics=critics.state_dict(), opt_critics=opt_c.state_dict())
+        torch.save(state, state_path + ".tmp")
         os.replace(state_path + ".tmp", state_path)
 
     while step < args.steps:
@@ -223,8 +271,9 @@ def main():
         n_q = torch.where(torch.rand(args.batch, generator=gen, device=device) < args.quantizer_dropout,
                           torch.randint(1, NUM_CODEBOOKS + 1, (args.batch,), generator=gen, device=device),
                           torch.full((args.batch,), NUM_CODEBOOKS, device=device))
-        z = codec.encoder(x)
-        if step == 0:  # data-dependent codebook init: entries start on real encoder outputs
+        with torch.set_grad_enabled(not args.decoder_only):
+            z = codec.encoder(x)
+        if step == 0 and not args.init:  # data-dependent codebook init: entries start on real encoder outputs
             with torch.no_grad():
                 _, _, _, _, lows = codec.quantizer(z, n_q)
                 restart_dead_codes(codec, lows, torch.zeros_like(restart_counts), gen, 1)
@@ -232,9 +281,19 @@ def main():
         y = codec.decoder(zq)
         mel, stft = loss_fn(y, x)
         loss = args.mel_weight * mel + args.stft_weight * stft + cb_loss + args.commit_weight * commit_loss
+        adv = fm = critic = torch.zeros(())
+        if critics is not None:
+            critic = critic_loss(critics, x, y)
+            opt_c.zero_grad(set_to_none=True)
+            critic.backward()
+            torch.nn.utils.clip_grad_norm_(critics.parameters(), 10.0)
+            opt_c.step()
+            if step >= args.critic_warmup:
+                adv, fm = generator_losses(critics, x, y)
+                loss = loss + args.adv_weight * adv + args.fm_weight * fm
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(codec.parameters(), 10.0)
+        torch.nn.utils.clip_grad_norm_(trained.parameters(), 10.0)
         opt.step()
         step += 1
 
@@ -242,7 +301,7 @@ def main():
             stats.add(codes, n_q)
             for i in range(NUM_CODEBOOKS):
                 restart_counts[i] += torch.bincount(codes[n_q > i, i].flatten(), minlength=CODEBOOK_SIZE).float()
-            if step % args.restart_every == 0:
+            if step % args.restart_every == 0 and not args.decoder_only:
                 restarted_total += sum(restart_dead_codes(codec, lows, restart_counts, gen, 1))
                 restart_counts.zero_()
         if step % args.log_every == 0:
@@ -251,7 +310,8 @@ def main():
             throughput = args.log_every * args.batch * seg / SAMPLE_RATE / (now - t_window)
             row = [step, round(spent_s + now - t_run, 1), f"{opt.param_groups[0]['lr']:.2e}",
                    f"{loss.item():.4f}", f"{mel.item():.4f}", f"{stft.item():.4f}", f"{cb_loss.item():.4f}",
-                   f"{commit_loss.item():.4f}", round(throughput, 1)] \
+                   f"{commit_loss.item():.4f}", f"{adv.item():.4f}", f"{fm.item():.4f}", f"{critic.item():.4f}",
+                   round(throughput, 1)] \
                 + [round(u, 3) for u in usage] + [round(p, 1) for p in perplexity] + [restarted_total]
             log.writerow(row)
             log_file.flush()
@@ -270,7 +330,7 @@ def main():
         "steps": step, "planned_steps": args.steps, "train_seconds": round(total_s, 1),
         "batch": args.batch, "segment_seconds": seg / SAMPLE_RATE,
         "audio_hours_seen": round(step * args.batch * seg / SAMPLE_RATE / 3600, 2),
-        "seed": args.seed, "args": vars(args),
+        "seed": args.seed, "init": args.init, "args": vars(args),
     }
     with open(os.path.join(args.run_dir, "provenance.json"), "w") as f:
         json.dump(prov, f, indent=2)

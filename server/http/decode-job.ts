@@ -2,24 +2,30 @@ import type { ModelBatcher } from '../../codec/batcher.js';
 import type { ModelManifest } from '../../codec/manifest.js';
 import { StreamDecoder, type DecodeWindow } from '../../codec/stream-decoder.js';
 import { sliceTokens } from '../../codec/stream-encoder.js';
-import { TokFormatError, readTokStream, type TokHeader, type TokStreamEvent } from '../../codec/tokfile.js';
+import { TokFormatError, readTokStream, verifyTok, type TokHeader, type TokStreamEvent, type TokVerifyOptions } from '../../codec/tokfile.js';
 import { Ordered } from './ordered.js';
 
-/** A .tok upload whose header has been read; its tokens are still on the wire. */
+/** A verified .tok upload, held in memory, read again as events for decoding. */
 export interface OpenedTok {
   header: TokHeader;
   events: AsyncGenerator<TokStreamEvent, void, undefined>;
 }
 
-/** Reads up to the header: model and shape are known before any decoding starts. */
-export async function openTokUpload(bytes: AsyncIterable<Uint8Array>): Promise<OpenedTok> {
-  const events = readTokStream(bytes);
-  const first = await events.next();
-  if (first.done || first.value.type !== 'header') {
-    await events.return();
-    throw new TokFormatError('truncated', 'body ended before the .tok header');
+/**
+ * Reads the whole upload and verifies every byte of it (chunks, index, footer) before anything is
+ * decoded, so a damaged file gets an error status instead of a 200 and a cut transfer. Token files
+ * are small (about 45 KB per minute at 6 kbit/s); `checks` may refuse a header or a length early.
+ */
+export async function receiveTok(bytes: AsyncIterable<Uint8Array>, checks: Pick<TokVerifyOptions, 'onHeader' | 'onChunk'>): Promise<OpenedTok> {
+  const kept: Uint8Array[] = [];
+  async function* keep(): AsyncGenerator<Uint8Array> {
+    for await (const piece of bytes) {
+      kept.push(piece);
+      yield piece;
+    }
   }
-  return { header: first.value.header, events };
+  const { header } = await verifyTok(keep(), checks);
+  return { header, events: readTokStream(kept) };
 }
 
 export interface DecodeJob {

@@ -1,11 +1,11 @@
 import type { FastifyInstance } from 'fastify';
 import { openAudio } from '../../codec/audio-input.js';
 import { CodecError, isCodecError } from '../../codec/errors.js';
-import { findModel, type RouteDeps } from './deps.js';
+import { findModel, jobHooks, type RouteDeps } from './deps.js';
 import { encodeToTok } from './encode-job.js';
-import { byteStream, JobContext, startStream } from './job-context.js';
+import { jobOf, startStream } from './job-context.js';
 import { TOK_MEDIA_TYPE } from './openapi.js';
-import { jobParams, type JobParams } from './params.js';
+import { codebooksWithin, jobParams, type JobParams } from './params.js';
 import { encodeSchema } from './schemas.js';
 import { failWithUpload, prepareSource } from './spool.js';
 import { openUpload } from './upload.js';
@@ -15,15 +15,15 @@ export function registerEncodeRoute(app: FastifyInstance, deps: RouteDeps): void
   const { config } = deps;
   app.post<{ Querystring: JobParams }>(
     '/v1/encode',
-    { schema: encodeSchema, ...(deps.authenticate ? { preHandler: deps.authenticate } : {}) },
+    { schema: encodeSchema, onRequest: jobHooks(deps) },
     async (request, reply) => {
       // a model named in the query is checked before a byte of the upload is read
       if (request.query.model !== undefined) findModel(deps, request.query.model);
-      const job = new JobContext(reply, deps.slots);
+      const job = jobOf(request);
       const upload = await openUpload(request, config.maxBodyBytes);
       const params = jobParams(request.query, upload.fields);
       const model = findModel(deps, params.model);
-      const codebooks = model.checkCodebooks(params.codebooks);
+      const codebooks = codebooksWithin(params.codebooks, model.manifest.numCodebooks, `model "${model.name}"`);
       const prepared = await prepareSource(upload.bytes, { spoolDir: config.spoolDir, maxSpoolBytes: Math.min(config.maxSpoolBytes, config.maxBodyBytes), signal: job.signal });
       job.onFinish(prepared.cleanup);
       const spooled = 'path' in prepared.source;
@@ -57,7 +57,7 @@ export function registerEncodeRoute(app: FastifyInstance, deps: RouteDeps): void
         .header('content-disposition', `attachment; filename="${tokFileName(upload.filename)}"`)
         .header('x-tokstream-model', model.name)
         .header('x-tokstream-codebooks', String(codebooks))
-        .send(byteStream(tok));
+        .send(job.responseBody(tok));
     },
   );
 }

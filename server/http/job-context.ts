@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
-import type { FastifyReply } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { logFailure } from './errors.js';
 import type { JobSlots } from './job-slots.js';
 
 /**
@@ -13,12 +14,21 @@ export class JobContext {
   readonly id = `http-${randomUUID()}`;
   private readonly controller = new AbortController();
   private readonly cleanups: (() => unknown)[] = [];
+  /** The response was cut by us (a failure after the status line), not by the client. */
+  private cut = false;
 
-  constructor(reply: FastifyReply, slots: JobSlots) {
+  constructor(private readonly reply: FastifyReply, slots: JobSlots) {
     const release = slots.acquire();
     this.cleanups.push(release);
     reply.raw.once('close', () => {
-      if (!reply.raw.writableFinished) this.controller.abort();
+      if (!reply.raw.writableFinished) {
+        if (!this.cut) {
+          // an ordinary event, logged once here with its reason (sendError stays quiet about it)
+          const during = reply.request.raw.complete ? 'while the response was being sent' : 'during the upload';
+          reply.log.info({ job: this.id, reason: `client closed the connection ${during}` }, 'request aborted by the client');
+        }
+        this.controller.abort();
+      }
       void this.finish();
     });
   }
@@ -31,11 +41,53 @@ export class JobContext {
     this.cleanups.push(fn);
   }
 
+  /**
+   * The response body. A failure after the status line went out cannot change the status: the
+   * transfer is cut short (no terminating chunk), so the client sees it incomplete; the failure is
+   * logged as sendError would log it. After an abort the body just ends: the client is gone.
+   */
+  responseBody(chunks: AsyncGenerator<Uint8Array>): Readable {
+    const job = this;
+    return Readable.from(
+      (async function* () {
+        try {
+          yield* chunks;
+        } catch (e) {
+          if (job.signal.aborted) return;
+          job.cut = true;
+          logFailure(e, job.reply.request);
+          job.reply.raw.destroy();
+        }
+      })(),
+      { objectMode: false },
+    );
+  }
+
   private async finish(): Promise<void> {
     // nothing of this job may outlive the exchange
     this.controller.abort();
     for (const fn of this.cleanups.splice(0)) await Promise.resolve().then(fn).catch(() => {});
   }
+}
+
+const jobs = new WeakMap<FastifyRequest, JobContext>();
+
+/**
+ * An onRequest hook that takes the job's slot from the headers alone, before a byte of the body
+ * is read: an overloaded server answers 503 at once instead of after receiving an upload it
+ * will not process.
+ */
+export function admitJob(slots: JobSlots): (request: FastifyRequest, reply: FastifyReply) => Promise<void> {
+  return async (request, reply) => {
+    jobs.set(request, new JobContext(reply, slots));
+  };
+}
+
+/** The job `admitJob` started for this request. */
+export function jobOf(request: FastifyRequest): JobContext {
+  const job = jobs.get(request);
+  if (!job) throw new Error('route has no admitJob hook');
+  return job;
 }
 
 /**
@@ -55,6 +107,3 @@ export async function startStream<T>(items: AsyncGenerator<T>): Promise<AsyncGen
   })();
 }
 
-export function byteStream(chunks: AsyncGenerator<Uint8Array>): Readable {
-  return Readable.from(chunks, { objectMode: false });
-}

@@ -27,6 +27,17 @@ export function jobParams(query: JobParams, fields: Record<string, string>): Job
   return out;
 }
 
+/**
+ * `codebooks` checked against what it selects from (the model's codebooks, or the file's): out of
+ * range is the request's fault, like any other bad parameter (1..64 and integer-ness are checked
+ * by the schema and `jobParams`). Default: all of them.
+ */
+export function codebooksWithin(requested: number | undefined, max: number, of: string): number {
+  if (requested === undefined) return max;
+  if (requested > max) throw new HttpApiError(400, 'invalid_request', `codebooks must be 1..${max} for ${of}, got ${requested}`);
+  return requested;
+}
+
 function conflict(name: string): HttpApiError {
   return new HttpApiError(400, 'invalid_request', `${name} given in both the query and the form, with different values`);
 }

@@ -31,7 +31,7 @@ export async function httpApi(app: FastifyInstance, opts: Partial<HttpApiOptions
   const deps: RouteDeps = {
     ...(resolved as HttpApiOptions),
     config,
-    slots: new JobSlots(config.maxConcurrentJobs, config.retryAfterSec),
+    slots: new JobSlots(config.maxConcurrentJobs, config.retryAfterSec, resolved.drain),
   };
 
   // Bodies are streamed: every content type reaches the route as the raw request stream
@@ -40,7 +40,7 @@ export async function httpApi(app: FastifyInstance, opts: Partial<HttpApiOptions
   // A body left unread (early 503/400/401) is still a stream that errors when the client hangs up;
   // with no listener that error would take the whole process down.
   app.addHook('onRequest', async (request) => {
-    request.raw.on('error', (e) => request.log.debug({ err: e }, 'request stream error'));
+    request.raw.on('error', (e) => request.log.debug({ reason: e.message }, 'request stream error'));
   });
   app.addContentTypeParser('*', (_request, payload, done) => done(null, payload));
   await app.register(multipart, { limits: { fileSize: config.maxBodyBytes, files: 1, fields: 16 } });
@@ -60,15 +60,17 @@ function fromServices(app: FastifyInstance): Partial<HttpApiOptions> {
   if (!s) return {};
   return {
     models: s.registry.models,
+    versions: s.registry.versions,
     broken: s.registry.broken,
     batcherFor: (model) => {
-      const b = s.batchers.get(model.name);
+      const b = s.batcherOf.get(model);
       if (!b) throw new Error(`no batcher for model ${model.name}`);
       return b;
     },
     defaultModel: s.defaultModel,
     // the streams' own check: API key unless --no-auth, and the browser origin allow-list
     authenticate: s.auth.hook(),
+    drain: s.drain,
   };
 }
 

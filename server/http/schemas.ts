@@ -68,6 +68,31 @@ export const decodeSchema = {
 
 const manifestSchema = { type: 'object', additionalProperties: true, description: 'manifest.json (docs/model-contract.md)' } as const;
 
+const modelItemSchema = {
+  type: 'object',
+  required: ['name', 'version', 'sampleRate', 'frameRate', 'numCodebooks', 'codebookSize', 'provider', 'bitrates', 'manifest'],
+  properties: {
+    name: { type: 'string' },
+    version: { type: 'string' },
+    sampleRate: { type: 'integer' },
+    frameRate: { type: 'number' },
+    numCodebooks: { type: 'integer' },
+    codebookSize: { type: 'integer' },
+    causal: { type: 'boolean' },
+    provider: { type: 'string', enum: ['cpu', 'cuda'] },
+    fallbackReason: { type: 'string' },
+    hash: { type: 'string', description: 'identity of the token space (sha256 over both graph hashes), as recorded in .tok headers' },
+    bitrates: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: { codebooks: { type: 'integer' }, bitsPerSecond: { type: 'number' } },
+      },
+    },
+    manifest: manifestSchema,
+  },
+} as const;
+
 export const modelsSchema = {
   summary: 'Loaded models, their bitrates and execution provider, and model folders that failed to load',
   tags: ['models'],
@@ -77,32 +102,11 @@ export const modelsSchema = {
       type: 'object',
       required: ['models', 'broken'],
       properties: {
-        models: {
+        models: { type: 'array', items: modelItemSchema },
+        olderVersions: {
           type: 'array',
-          items: {
-            type: 'object',
-            required: ['name', 'version', 'sampleRate', 'frameRate', 'numCodebooks', 'codebookSize', 'provider', 'bitrates', 'manifest'],
-            properties: {
-              name: { type: 'string' },
-              version: { type: 'string' },
-              sampleRate: { type: 'integer' },
-              frameRate: { type: 'number' },
-              numCodebooks: { type: 'integer' },
-              codebookSize: { type: 'integer' },
-              causal: { type: 'boolean' },
-              provider: { type: 'string', enum: ['cpu', 'cuda'] },
-              fallbackReason: { type: 'string' },
-              hash: { type: 'string', description: 'identity of the token space (sha256 over both graph hashes), as recorded in .tok headers' },
-              bitrates: {
-                type: 'array',
-                items: {
-                  type: 'object',
-                  properties: { codebooks: { type: 'integer' }, bitsPerSecond: { type: 'number' } },
-                },
-              },
-              manifest: manifestSchema,
-            },
-          },
+          description: 'older versions kept loaded: POST /v1/decode picks one when a .tok names its hash',
+          items: modelItemSchema,
         },
         broken: {
           type: 'array',

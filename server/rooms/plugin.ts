@@ -5,7 +5,7 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import { ROOMS_LISTEN_PATH, ROOMS_PUBLISH_PATH } from '../../clients/ts/room-protocol.js';
 import { selectProtocol } from '../auth.js';
 import { StreamConnection } from '../stream/connection.js';
-import { StreamError } from '../stream/errors.js';
+import { StreamError, drainingError } from '../stream/errors.js';
 import { registerDecoderAssets } from './decoder-assets.js';
 import { registerRoomDemo } from './demo-pages.js';
 import { RoomAuth, type RoomAccess } from './grants.js';
@@ -37,7 +37,7 @@ declare module 'fastify' {
  * client needs to decode locally (decoder graphs, onnxruntime-web) and, with --demo, the room pages.
  */
 export async function registerRooms(app: FastifyInstance): Promise<void> {
-  const { config, batchers, defaultModel, metrics, auth, streams, registry: models } = app.tokstream;
+  const { config, batchers, defaultModel, metrics, auth, streams, registry: models, drain } = app.tokstream;
   const registry = new RoomRegistry();
   const rmetrics = roomMetrics(metrics.registry);
   const roomAuth = new RoomAuth(auth, config.roomKeys);
@@ -51,8 +51,8 @@ export async function registerRooms(app: FastifyInstance): Promise<void> {
   const listeners = new Set<RoomListener>();
   let shuttingDown = false;
   const wss = new WebSocketServer({ noServer: true, maxPayload: config.maxFrameBytes * 4, handleProtocols: (p) => selectProtocol(p), perMessageDeflate: false });
-  const streamCtx = { config, batchers, defaultModel, metrics, log: app.log };
-  const listenerCtx = { config, relay, metrics: rmetrics, log: app.log };
+  const streamCtx = { config, batchers, defaultModel, metrics, log: app.log, drain };
+  const listenerCtx = { config, relay, metrics: rmetrics, cuts: metrics.cut, log: app.log };
 
   function refuse(ws: WebSocket, err: StreamError): void {
     metrics.refused.inc({ reason: err.code });
@@ -63,6 +63,7 @@ export async function registerRooms(app: FastifyInstance): Promise<void> {
 
   function admit(ws: WebSocket, req: IncomingMessage): RoomAccess | undefined {
     if (shuttingDown) return void refuse(ws, new StreamError('shutting_down', 'server is shutting down'));
+    if (drain.draining) return void refuse(ws, drainingError());
     const result = roomAuth.check(req.headers, new URL(req.url ?? '/', 'http://local').searchParams);
     if ('failure' in result) return void refuse(ws, new StreamError(result.failure.code, result.failure.message));
     return result.access;
@@ -93,6 +94,12 @@ export async function registerRooms(app: FastifyInstance): Promise<void> {
   registerDecoderAssets(app, models, roomAuth);
   if (config.demo) registerRoomDemo(app);
   app.decorate('rooms', { registry, relay, publishers, listeners });
+  // a drain waits for publishers (they run the model); listeners only hear of it and are closed with the server
+  drain.track('publishers', () => publishers.size);
+  drain.onBegin((closeInMs) => {
+    for (const c of publishers) c.drainBegun(closeInMs);
+    for (const l of listeners) l.drainBegun(closeInMs);
+  });
 
   app.addHook('preClose', async () => {
     shuttingDown = true;

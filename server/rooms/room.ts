@@ -15,6 +15,7 @@ export interface RoomMetrics {
   publishers: Gauge;
   relayed: Counter;
   dropped: Counter;
+  slowListeners: Counter;
 }
 
 export function roomMetrics(registry: Registry): RoomMetrics {
@@ -23,6 +24,7 @@ export function roomMetrics(registry: Registry): RoomMetrics {
     publishers: new Gauge({ name: 'tokstream_room_publishers', help: 'Publishers in rooms', registers: [registry] }),
     relayed: new Counter({ name: 'tokstream_room_packets_relayed_total', help: 'Token packets sent to room listeners', registers: [registry] }),
     dropped: new Counter({ name: 'tokstream_room_packets_dropped_total', help: 'Token packets dropped for slow room listeners', registers: [registry] }),
+    slowListeners: new Counter({ name: 'tokstream_room_slow_listeners_total', help: 'Room listeners closed with slow_consumer', registers: [registry] }),
   };
 }
 

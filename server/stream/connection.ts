@@ -10,9 +10,10 @@ import {
   type Direction, type ReadyMessage, type SampleFormat,
 } from '../../clients/ts/protocol.js';
 import type { ServerConfig } from '../config.js';
+import type { Drain } from '../drain.js';
 import type { ServerMetrics } from '../metrics.js';
-import { StreamError, toStreamError } from './errors.js';
-import { PeerSocket, parseControlMessage } from './peer-socket.js';
+import { StreamError, drainingError, drainingNotice, toStreamError } from './errors.js';
+import { PeerSocket, parseControlMessage, reportCut } from './peer-socket.js';
 
 export interface StreamContext {
   config: ServerConfig;
@@ -20,6 +21,8 @@ export interface StreamContext {
   defaultModel: string | undefined;
   metrics: ServerMetrics;
   log: FastifyBaseLogger;
+  /** Once it has begun, `start` is refused with `draining`. */
+  drain?: Drain;
 }
 
 interface Started {
@@ -65,7 +68,16 @@ export class StreamConnection {
     ws.on('message', (data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean) => this.onMessage(toBuffer(data), isBinary));
     ws.on('close', () => this.cleanup());
     ws.on('error', (e) => ctx.log.debug({ streamId: id, err: e.message }, 'websocket error'));
-    this.socket = new PeerSocket(ws, ctx.config, (e) => this.fail(e));
+    this.socket = new PeerSocket(ws, ctx.config, (e) => this.fail(e), { onCut: reportCut(ctx.metrics.cut, ctx.log, { streamId: id }) });
+  }
+
+  /**
+   * The server began to drain: a connection with no stream yet is refused (`draining`), a running
+   * stream is told how long it may continue.
+   */
+  drainBegun(closeInMs: number): void {
+    if (this.state === 'waiting') this.fail(drainingError());
+    else if (this.state === 'active') this.sendJson(drainingNotice(closeInMs));
   }
 
   /** Ends the stream with a typed error (fatal ones close the socket). */
@@ -74,7 +86,7 @@ export class StreamConnection {
     this.ctx.metrics.errors.inc({ code: err.code });
     this.sendJson({ type: 'error', code: err.code, message: err.message, fatal: err.fatal, ...err.extra });
     if (err.fatal) {
-      this.ctx.log.info({ streamId: this.id, code: err.code }, `stream ended: ${err.message}`);
+      this.ctx.log.info({ streamId: this.id, code: err.code, queuedBytes: this.ws.bufferedAmount }, `stream ended: ${err.message}`);
       this.closeSocket(err.closeCode ?? 4000, err.code);
     } else if (++this.errorCount >= this.ctx.config.maxProtocolErrors) {
       this.fail(new StreamError('too_many_errors', `${this.errorCount} refused messages`));
@@ -111,6 +123,7 @@ export class StreamConnection {
     const { config, batchers } = this.ctx;
     const version = m.version ?? PROTOCOL_VERSION;
     if (version !== PROTOCOL_VERSION) throw new StreamError('unsupported_version', `protocol version ${JSON.stringify(version)} not supported (1)`);
+    if (this.ctx.drain?.draining) throw drainingError();
     if (m.direction !== 'encode' && m.direction !== 'decode') throw new StreamError('bad_message', 'direction must be "encode" or "decode"');
     await this.tap?.checkStart(m); // [issue 8] rooms
     if (this.state !== 'waiting') return this.tap?.ended(); // the socket went away while the room slot was being taken
@@ -126,14 +139,16 @@ export class StreamConnection {
       throw new StreamError('bad_message', 'sampleRate must be an integer in 4000..384000');
     }
     const codebooks = m.codebooks ?? man.numCodebooks;
-    if (typeof codebooks !== 'number' || !Number.isInteger(codebooks) || codebooks < 1 || codebooks > man.numCodebooks) {
+    if (typeof codebooks !== 'number' || !Number.isInteger(codebooks)) throw new StreamError('bad_message', 'codebooks must be an integer');
+    if (codebooks < 1 || codebooks > man.numCodebooks) {
       throw new StreamError('model_mismatch', `codebooks must be an integer in 1..${man.numCodebooks} for model "${man.name}"`);
     }
     const chunkMsAsked = m.chunkMs ?? config.defaultChunkMs;
     if (typeof chunkMsAsked !== 'number' || !Number.isFinite(chunkMsAsked)) throw new StreamError('bad_message', 'chunkMs must be a number');
     const fr = frameRate(man);
     const chunkMs = Math.min(config.maxChunkMs, Math.max(config.minChunkMs, chunkMsAsked));
-    const chunkFrames = Math.max(1, Math.round((chunkMs / 1000) * fr));
+    const exactFrames = (chunkMs / 1000) * fr;
+    const chunkFrames = Math.max(1, Math.round(exactFrames));
     if (batcher.stats().realtimeWaitMs > config.admissionMaxQueueMs) {
       this.ctx.metrics.refused.inc({ reason: 'overloaded' });
       throw new StreamError('overloaded', `model "${man.name}" is saturated (queue wait above ${config.admissionMaxQueueMs} ms); try later`);
@@ -145,7 +160,7 @@ export class StreamConnection {
     try {
       session =
         m.direction === 'encode'
-          ? await EncodeSession.create(batcher, { ...base, inputRate: sampleRate, onTokens: (b, first, waited) => this.sendTokens(b, first, waited) })
+          ? await EncodeSession.create(batcher, { ...base, chunkFrames: exactFrames, inputRate: sampleRate, onTokens: (b, first, waited) => this.sendTokens(b, first, waited) })
           : await DecodeSession.create(batcher, { ...base, outputRate: sampleRate, onPcm: (pcm, first, waited) => this.sendPcm(pcm, first, waited) });
     } catch (e) {
       if (this.state === 'starting') this.state = 'waiting'; // a refused start may be retried
@@ -165,11 +180,16 @@ export class StreamConnection {
     const ready: ReadyMessage = {
       type: 'ready', version: PROTOCOL_VERSION, streamId: this.id, model: man.name, modelVersion: man.version, direction: m.direction,
       sampleRate, format, modelSampleRate: man.sampleRate, hopLength: man.hopLength, frameRate: fr, codebooks,
-      codebookSize: man.codebookSize, codeBytes: this.started.codeBytes, chunkFrames, chunkMs: (chunkFrames / fr) * 1000,
+      codebookSize: man.codebookSize, codeBytes: this.started.codeBytes, chunkFrames,
+      chunkMs: ((session instanceof EncodeSession ? session.packetFrames : chunkFrames) / fr) * 1000,
       encoderLookaheadFrames: Math.ceil(man.encoder.lookahead / man.hopLength), decoderLookaheadFrames: man.decoder.lookahead,
-      limits: { maxFrameBytes: config.maxFrameBytes, maxAheadSec: config.maxAheadSec, maxBufferedSec: config.maxBufferedSec, idleTimeoutMs: config.idleTimeoutMs },
+      limits: {
+        maxFrameBytes: config.maxFrameBytes, maxTextBytes: config.maxTextBytes, maxAheadSec: config.maxAheadSec, maxBufferedSec: config.maxBufferedSec,
+        maxOutboundBytes: config.maxOutboundBytes, idleTimeoutMs: config.idleTimeoutMs, maxProtocolErrors: config.maxProtocolErrors,
+      },
     };
     this.sendJson({ ...ready, ...this.tap?.started(ready) }); // [issue 8] rooms add their fields
+    if (this.ctx.drain?.draining) this.sendJson(drainingNotice(this.ctx.drain.closeInMs)); // it began while the session was built
     this.ctx.log.info({ streamId: this.id, model: man.name, direction: m.direction, sampleRate, format, codebooks, chunkFrames }, 'stream started');
   }
 
@@ -182,7 +202,9 @@ export class StreamConnection {
     const elapsed = (performance.now() - s.startedAt) / 1000;
     if (s.session instanceof EncodeSession) {
       if (kind !== KIND_AUDIO_IN) throw new StreamError('bad_frame', `binary kind ${kind} in an encode stream (audio is kind ${KIND_AUDIO_IN})`);
+      refuseReserved(data, 4);
       const pcm = decodeAudioIn(data, s.format);
+      if (pcm.length === 0) return; // allowed, and nothing to do
       if ((s.session.samplesReceived + pcm.length) / s.sampleRate > elapsed + config.maxAheadSec) {
         throw new StreamError('too_fast', `audio more than ${config.maxAheadSec} s ahead of real time`);
       }
@@ -196,6 +218,7 @@ export class StreamConnection {
     const expectedFrame = s.session.framesReceived;
     let packet;
     try {
+      refuseReserved(data, 2);
       packet = decodeTokenPacket(data, { codebooks: s.codebooks, codeBytes: s.codeBytes, codebookSize: s.codebookSize });
     } catch (e) {
       throw withExpected(toStreamError(e), expectedFrame);
@@ -206,6 +229,7 @@ export class StreamConnection {
     if ((expectedFrame + packet.tokens.numFrames) / s.frameRate > elapsed + config.maxAheadSec) {
       throw new StreamError('too_fast', `tokens more than ${config.maxAheadSec} s ahead of real time`);
     }
+    if (packet.tokens.numFrames === 0) return; // allowed (F = 0), and nothing to do
     try {
       s.session.push(packet.tokens);
     } catch (e) {
@@ -244,7 +268,7 @@ export class StreamConnection {
   }
 
   private frames(s: Started): number {
-    return s.session instanceof EncodeSession ? s.session.framesDelivered : s.session.framesReceived;
+    return s.session instanceof EncodeSession ? s.session.framesDelivered : s.session.framesDecoded;
   }
 
   private samples(s: Started): number {
@@ -309,6 +333,13 @@ export class StreamConnection {
     this.socket.stop();
     this.tap?.ended(); // [issue 8] rooms
     this.onGone(this);
+  }
+}
+
+/** Reserved header bytes (after the kind byte, before `end`) must be 0, so that they can gain a meaning later. */
+function refuseReserved(frame: Buffer, end: number): void {
+  for (let i = 1; i < Math.min(end, frame.length); i++) {
+    if (frame[i] !== 0) throw new StreamError('bad_frame', `reserved header byte ${i} is ${frame[i]}; it must be 0`);
   }
 }
 

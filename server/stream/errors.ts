@@ -27,6 +27,7 @@ export const STREAM_ERRORS = {
   buffer_full: { fatal: true, close: 4029 },
   internal: { fatal: true, close: 4500 },
   shutting_down: { fatal: true, close: 1001 },
+  draining: { fatal: true, close: 4503 },
 } as const satisfies Record<string, { fatal: boolean; close?: number }>;
 
 export type StreamErrorCode = keyof typeof STREAM_ERRORS;
@@ -45,6 +46,16 @@ export class StreamError extends Error {
     const e = STREAM_ERRORS[this.code];
     return 'close' in e ? e.close : undefined;
   }
+}
+
+/** The refusal a draining server gives new streams and room joins. */
+export function drainingError(): StreamError {
+  return new StreamError('draining', 'server is draining: open the stream on another server');
+}
+
+/** Sent once to open streams and listeners when their server begins to drain (docs/protocol.md §5). */
+export function drainingNotice(closeInMs: number): object {
+  return { type: 'draining', closeInMs, message: 'server is draining: this stream may run on, new streams go elsewhere' };
 }
 
 /** Maps codec and wire errors onto protocol codes; anything unexpected is `internal`. */

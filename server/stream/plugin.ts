@@ -4,8 +4,9 @@ import type { Duplex } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { Authenticator, selectProtocol } from '../auth.js';
+import type { Drain } from '../drain.js';
 import { StreamConnection, type StreamContext } from './connection.js';
-import { StreamError } from './errors.js';
+import { StreamError, drainingError } from './errors.js';
 
 export const STREAM_PATH = '/v1/stream';
 
@@ -24,8 +25,8 @@ export interface StreamEndpoint {
  * beyond `maxStreams`, without a valid key or from a foreign origin are accepted, told why with a
  * typed error and closed (browsers can read close codes, not handshake statuses).
  */
-export function registerStreamEndpoint(app: FastifyInstance, ctx: StreamContext, auth: Authenticator): StreamEndpoint {
-  const { config, metrics } = ctx;
+export function registerStreamEndpoint(app: FastifyInstance, ctx: StreamContext & { drain: Drain }, auth: Authenticator): StreamEndpoint {
+  const { config, metrics, drain } = ctx;
   const connections = new Set<StreamConnection>();
   const routes = new Map<string, UpgradeHandler>();
   let shuttingDown = false;
@@ -52,6 +53,7 @@ export function registerStreamEndpoint(app: FastifyInstance, ctx: StreamContext,
       setTimeout(() => ws.terminate(), 2000).unref();
     };
     if (shuttingDown) return refuse(new StreamError('shutting_down', 'server is shutting down'), 'shutting_down');
+    if (drain.draining) return refuse(drainingError(), 'draining');
     const failure = auth.check(req.headers, new URL(req.url ?? '/', 'http://local').searchParams);
     if (failure) return refuse(new StreamError(failure.code, failure.message), failure.code);
     if (connections.size >= config.maxStreams) {
@@ -64,6 +66,11 @@ export function registerStreamEndpoint(app: FastifyInstance, ctx: StreamContext,
     connections.add(conn);
     metrics.connections.set(connections.size);
   }
+
+  drain.track('streams', () => connections.size);
+  drain.onBegin((closeInMs) => {
+    for (const c of connections) c.drainBegun(closeInMs);
+  });
 
   app.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     const path = new URL(req.url ?? '/', 'http://local').pathname;

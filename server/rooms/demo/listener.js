@@ -20,7 +20,8 @@ window.__listenerDump = (pub) => {
 
 /** Most audio queued for playback; beyond it pieces are skipped so latency recovers after a stall. */
 const MAX_QUEUE_SEC = 0.15;
-const mean = (xs) => xs.reduce((s, x) => s + x, 0) / Math.max(1, xs.length);
+const quantile = (xs, q) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(q * xs.length))];
+const spread = (xs) => `${quantile(xs, 0.5).toFixed(0)} / ${quantile(xs, 0.99).toFixed(0)} ms`;
 
 const decoders = new Map(); // model name -> Promise<LocalDecoder>
 function decoderFor(model) {
@@ -56,6 +57,7 @@ async function join() {
   for (const info of room.joined.publishers) open(info);
 
   const play = (entry, audio) => {
+    if (audio.pcm.length === 0) return; // a stream's first frame only fills the decoder's lookahead: no audio yet
     const s = stats.publishers[entry.info.publisher];
     const rate = entry.info.modelSampleRate;
     s.firstSample ??= audio.firstSample;
@@ -91,8 +93,8 @@ async function join() {
     stats.bytes = room.bytesReceived;
     stats.kbps = (room.bytesReceived * 8) / sec / 1000;
     $('bandwidth').textContent = `${stats.kbps.toFixed(1)} kbit/s`;
-    if (stats.arrivalMs.length) $('arrival').textContent = `${stats.arrivalMs.at(-1).toFixed(0)} / ${mean(stats.arrivalMs).toFixed(0)} ms`;
-    if (stats.latencyMs.length) $('latency').textContent = `${stats.latencyMs.at(-1).toFixed(0)} / ${mean(stats.latencyMs).toFixed(0)} ms`;
+    if (stats.arrivalMs.length) $('arrival').textContent = spread(stats.arrivalMs);
+    if (stats.latencyMs.length) $('latency').textContent = spread(stats.latencyMs);
     $('publishers').replaceChildren(...Object.values(stats.publishers).map((p) => {
       const tr = document.createElement('tr');
       for (const v of [p.info.publisher, p.info.label ?? '', p.info.codebooks, p.packets.length ? p.packets.at(-1).firstFrame + p.packets.at(-1).numFrames : 0, p.gaps, `${(p.decoded / p.info.modelSampleRate).toFixed(1)} s${p.left !== undefined ? ' (left)' : ''}`]) {

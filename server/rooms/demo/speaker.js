@@ -8,7 +8,8 @@ for (const f of ['key', 'room', 'label', 'codebooks', 'chunk']) if (params.get(f
 $('listenerLink').href = `listener.html?room=${encodeURIComponent($('room').value)}`;
 
 /** Figures the end-to-end test reads; `captured` holds what was sent (first 60 s). */
-const stats = (window.__speaker = { state: 'idle', errors: [], sampleRate: 0, epochMs: 0, samplesSent: 0, frames: 0, tokenBytes: 0, captured: [] });
+const stats = (window.__speaker = { state: 'idle', errors: [], sampleRate: 0, epochMs: 0, samplesSent: 0, frames: 0, tokenBytes: 0, captured: [], chunkMs: 0, tokensMs: [] });
+const quantile = (xs, q) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(q * xs.length))];
 window.__speakerDump = () => ({ ...stats, captured: stats.captured.flatMap((c) => Array.from(c)) });
 
 let stop;
@@ -23,7 +24,10 @@ async function start() {
   let pub;
   let captured = 0;
   const source = ctx.createMediaStreamSource(mic);
-  const proc = ctx.createScriptProcessor(1024, 1, 1);
+  // capture blocks no longer than a chunk: a chunk's last sample should not wait for the rest of a block
+  const chunkMs = Number($('chunk').value);
+  const block = 2 ** Math.max(8, Math.min(14, Math.floor(Math.log2((chunkMs / 1000) * ctx.sampleRate))));
+  const proc = ctx.createScriptProcessor(block, 1, 1);
   const firstBlock = new Promise((resolve) => {
     proc.onaudioprocess = (ev) => {
       const pcm = new Float32Array(ev.inputBuffer.getChannelData(0));
@@ -53,7 +57,7 @@ async function start() {
   pub = await openRoomPublisher({
     url: `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/v1/rooms/publish`, apiKey: $('key').value || undefined, keyVia: 'protocol',
     room: $('room').value, label: $('label').value, epochMs: stats.epochMs, sampleRate: ctx.sampleRate, format: 'f32le',
-    codebooks: Number($('codebooks').value), chunkMs: Number($('chunk').value), onError: (e) => stats.errors.push(e.code),
+    codebooks: Number($('codebooks').value), chunkMs, onError: (e) => stats.errors.push(e.code),
   }).catch(async (e) => {
     await release(); // refused (wrong key, full room): the microphone goes off again
     throw e;
@@ -63,6 +67,10 @@ async function start() {
   const echo = (async () => {
     for await (const p of pub) {
       stats.frames = p.firstFrame + p.tokens.numFrames;
+      // capture of the packet's last sample -> its tokens back here (the server's part of mouth-to-ear)
+      stats.tokensMs.push(performance.timeOrigin + performance.now() - (stats.epochMs + (stats.frames / pub.ready.frameRate) * 1000));
+      if (stats.tokensMs.length > 2000) stats.tokensMs.splice(0, 1000);
+      $('latency').textContent = `${quantile(stats.tokensMs, 0.5).toFixed(0)} / ${quantile(stats.tokensMs, 0.99).toFixed(0)} ms`;
       stats.tokenBytes += 16 + p.tokens.codes.length * pub.ready.codeBytes;
       $('frames').textContent = String(stats.frames);
       $('sent').textContent = `${(stats.samplesSent / ctx.sampleRate).toFixed(1)} s`;
@@ -79,6 +87,7 @@ async function start() {
     await release();
     stats.seconds = (performance.now() - started) / 1000;
   };
+  stats.chunkMs = pub.ready.chunkMs;
   stats.state = 'running';
   setStatus(`speaking in room "${pub.ready.room}" as publisher ${pub.ready.publisher}: ${pub.ready.model}, ${pub.ready.codebooks} codebooks, ${pub.ready.chunkMs.toFixed(0)} ms chunks`);
   $('stop').disabled = false;
