@@ -61,6 +61,7 @@ export class RedisRelay implements RoomRelay {
   private listenerSlots = 0;
   private timer: NodeJS.Timeout | undefined;
   private reachable = true;
+  private lastError: Error | undefined;
   private readonly ttlMs: number;
 
   static async connect(opts: RedisRelayOptions): Promise<RedisRelay> {
@@ -71,7 +72,7 @@ export class RedisRelay implements RoomRelay {
     } catch (e) {
       relay.cmd.disconnect();
       relay.sub.disconnect();
-      throw new RelayStartError(`cannot use Redis at ${redactUrl(opts.url)} for rooms: ${(e as Error).message}`);
+      throw new RelayStartError(`cannot use Redis at ${redactUrl(opts.url)} for rooms: ${(relay.lastError ?? (e as Error)).message}`);
     }
     relay.timer = setInterval(() => void relay.heartbeat().catch((e) => relay.unreachable(e)), opts.heartbeatMs).unref();
     opts.log.info({ node: relay.node, redis: redactUrl(opts.url) }, 'rooms are shared through Redis');
@@ -280,6 +281,7 @@ export class RedisRelay implements RoomRelay {
   }
 
   private unreachable(e: Error): void {
+    this.lastError = e;
     if (this.reachable) this.opts.log.warn({ err: e.message }, 'Redis unreachable: rooms on other nodes are cut off from this one');
     this.reachable = false;
   }
