@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import ts from 'typescript';
 import { describe, expect, it } from 'vitest';
-import { ROOM_DEMO_MODULES } from '../server/rooms/demo-pages.js';
+import { BROWSER_MODULES } from '../server/browser-modules.js';
 
 const ROOT = new URL('..', import.meta.url).pathname;
 
@@ -32,7 +32,7 @@ describe('client-side decoding stays browser-safe', () => {
       const { modules, bare } = browserGraph(entry);
       expect(bare, `${entry} imports packages or node: modules`).toEqual([]);
       // every module is one the demo serves, so a new import cannot silently break the pages
-      expect([...modules].filter((m) => !ROOM_DEMO_MODULES.has(m)), entry).toEqual([]);
+      expect([...modules].filter((m) => !BROWSER_MODULES.has(m)), entry).toEqual([]);
     }
     // the decoder shares the server's windowing code rather than a copy of it
     expect(browserGraph('clients/ts/decoder.ts').modules).toContain('codec/stream-decoder');

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { encodeTokenPacket } from '../clients/ts/protocol.js';
+import { encodeTokenPacket } from '../protocol/stream.js';
 import { joinRoom, openRoomPublisher, type RoomEvent } from '../clients/ts/room-client.js';
-import { KIND_ROOM_TOKENS, decodeRoomPacket } from '../clients/ts/room-protocol.js';
+import { KIND_ROOM_TOKENS, decodeRoomPacket } from '../protocol/rooms.js';
 import { readPcm, speechWav } from './helpers/fixtures.js';
 import { collect, ownPackets, until } from './helpers/rooms.js';
 import { Probe, startTestServer } from './helpers/stream-harness.js';

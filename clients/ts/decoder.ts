@@ -14,7 +14,7 @@
 import type { ModelManifest } from '../../codec/manifest.js';
 import { StreamDecoder, tailAudio, type DecodeWindow } from '../../codec/stream-decoder.js';
 import type { StreamCarry, TokenBlock } from '../../codec/types.js';
-import type { Tokens } from './protocol.js';
+import type { Tokens } from '../../protocol/stream.js';
 
 /** The part of onnxruntime's API used here; onnxruntime-web and onnxruntime-node both fit. */
 export interface OrtLike {

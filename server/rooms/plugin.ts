@@ -2,10 +2,11 @@ import { randomBytes } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { FastifyInstance } from 'fastify';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { ROOMS_LISTEN_PATH, ROOMS_PUBLISH_PATH } from '../../clients/ts/room-protocol.js';
+import { ROOMS_LISTEN_PATH, ROOMS_PUBLISH_PATH } from '../../protocol/rooms.js';
 import { selectProtocol } from '../auth.js';
 import { StreamConnection } from '../stream/connection.js';
-import { StreamError, drainingError } from '../stream/errors.js';
+import { ProtocolError } from '../../protocol/errors.js';
+import { drainingError } from '../stream/errors.js';
 import { registerDecoderAssets } from './decoder-assets.js';
 import { registerRoomDemo } from './demo-pages.js';
 import { RoomAuth, type RoomAccess } from './grants.js';
@@ -54,7 +55,7 @@ export async function registerRooms(app: FastifyInstance): Promise<void> {
   const streamCtx = { config, batchers, defaultModel, metrics, log: app.log, drain };
   const listenerCtx = { config, relay, metrics: rmetrics, cuts: metrics.cut, log: app.log };
 
-  function refuse(ws: WebSocket, err: StreamError): void {
+  function refuse(ws: WebSocket, err: ProtocolError): void {
     metrics.refused.inc({ reason: err.code });
     ws.send(JSON.stringify({ type: 'error', code: err.code, message: err.message, fatal: true }));
     ws.close(err.closeCode, err.code);
@@ -62,10 +63,10 @@ export async function registerRooms(app: FastifyInstance): Promise<void> {
   }
 
   function admit(ws: WebSocket, req: IncomingMessage): RoomAccess | undefined {
-    if (shuttingDown) return void refuse(ws, new StreamError('shutting_down', 'server is shutting down'));
+    if (shuttingDown) return void refuse(ws, new ProtocolError('shutting_down', 'server is shutting down'));
     if (drain.draining) return void refuse(ws, drainingError());
     const result = roomAuth.check(req.headers, new URL(req.url ?? '/', 'http://local').searchParams);
-    if ('failure' in result) return void refuse(ws, new StreamError(result.failure.code, result.failure.message));
+    if ('failure' in result) return void refuse(ws, new ProtocolError(result.failure.code, result.failure.message));
     return result.access;
   }
 
@@ -73,7 +74,7 @@ export async function registerRooms(app: FastifyInstance): Promise<void> {
     const access = admit(ws, req);
     if (!access) return;
     // publishers run the model: they are bounded like streams (counted apart from /v1/stream)
-    if (publishers.size >= config.maxStreams) return refuse(ws, new StreamError('too_many_streams', `all ${config.maxStreams} publisher slots are in use; try later`));
+    if (publishers.size >= config.maxStreams) return refuse(ws, new ProtocolError('too_many_streams', `all ${config.maxStreams} publisher slots are in use; try later`));
     const id = `s-${randomBytes(6).toString('hex')}`;
     const conn = new StreamConnection(id, ws, streamCtx, (c) => publishers.delete(c), new PublisherTap({ relay, metrics: rmetrics, maxPublishers: config.maxRoomPublishers }, access, id));
     publishers.add(conn);
@@ -82,7 +83,7 @@ export async function registerRooms(app: FastifyInstance): Promise<void> {
   streams.addUpgradeRoute(ROOMS_LISTEN_PATH, (req, socket, head) => wss.handleUpgrade(req, socket, head, (ws) => {
     const access = admit(ws, req);
     if (!access) return;
-    if (listeners.size >= config.maxRoomListeners) return refuse(ws, new StreamError('too_many_streams', `all ${config.maxRoomListeners} listener slots are in use; try later`));
+    if (listeners.size >= config.maxRoomListeners) return refuse(ws, new ProtocolError('too_many_streams', `all ${config.maxRoomListeners} listener slots are in use; try later`));
     const listener = new RoomListener(`l-${randomBytes(6).toString('hex')}`, ws, access, listenerCtx, (l) => {
       listeners.delete(l);
       rmetrics.listeners.set(listeners.size);
@@ -103,7 +104,7 @@ export async function registerRooms(app: FastifyInstance): Promise<void> {
 
   app.addHook('preClose', async () => {
     shuttingDown = true;
-    const bye = new StreamError('shutting_down', 'server is shutting down');
+    const bye = new ProtocolError('shutting_down', 'server is shutting down');
     for (const c of publishers) c.fail(bye);
     for (const l of listeners) l.fail(bye);
     const deadline = Date.now() + 3000;

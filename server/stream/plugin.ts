@@ -6,7 +6,8 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import { Authenticator, selectProtocol } from '../auth.js';
 import type { Drain } from '../drain.js';
 import { StreamConnection, type StreamContext } from './connection.js';
-import { StreamError, drainingError } from './errors.js';
+import { ProtocolError } from '../../protocol/errors.js';
+import { drainingError } from './errors.js';
 
 export const STREAM_PATH = '/v1/stream';
 
@@ -44,7 +45,7 @@ export function registerStreamEndpoint(app: FastifyInstance, ctx: StreamContext 
 
   function accept(ws: WebSocket, req: IncomingMessage): void {
     const id = `s-${randomBytes(6).toString('hex')}`;
-    const refuse = (err: StreamError, reason: string) => {
+    const refuse = (err: ProtocolError, reason: string) => {
       metrics.refused.inc({ reason });
       metrics.errors.inc({ code: err.code });
       ctx.log.info({ streamId: id, code: err.code, ip: req.socket.remoteAddress }, `stream refused: ${err.message}`);
@@ -52,12 +53,12 @@ export function registerStreamEndpoint(app: FastifyInstance, ctx: StreamContext 
       ws.close(err.closeCode, err.code);
       setTimeout(() => ws.terminate(), 2000).unref();
     };
-    if (shuttingDown) return refuse(new StreamError('shutting_down', 'server is shutting down'), 'shutting_down');
+    if (shuttingDown) return refuse(new ProtocolError('shutting_down', 'server is shutting down'), 'shutting_down');
     if (drain.draining) return refuse(drainingError(), 'draining');
     const failure = auth.check(req.headers, new URL(req.url ?? '/', 'http://local').searchParams);
-    if (failure) return refuse(new StreamError(failure.code, failure.message), failure.code);
+    if (failure) return refuse(new ProtocolError(failure.code, failure.message), failure.code);
     if (connections.size >= config.maxStreams) {
-      return refuse(new StreamError('too_many_streams', `all ${config.maxStreams} stream slots are in use; try later`), 'too_many_streams');
+      return refuse(new ProtocolError('too_many_streams', `all ${config.maxStreams} stream slots are in use; try later`), 'too_many_streams');
     }
     const conn = new StreamConnection(id, ws, ctx, (c) => {
       connections.delete(c);
@@ -81,7 +82,7 @@ export function registerStreamEndpoint(app: FastifyInstance, ctx: StreamContext 
 
   app.addHook('preClose', async () => {
     shuttingDown = true;
-    for (const c of connections) c.fail(new StreamError('shutting_down', 'server is shutting down'));
+    for (const c of connections) c.fail(new ProtocolError('shutting_down', 'server is shutting down'));
     const deadline = Date.now() + 3000;
     while (connections.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     for (const ws of wss.clients) ws.terminate();
