@@ -1,10 +1,10 @@
 import type { FastifyBaseLogger } from 'fastify';
 import type { WebSocket } from 'ws';
 import type { ModelBatcher } from '../../codec/batcher.js';
-import { CodecError } from '../../codec/errors.js';
+import { CodecError } from '../../codec/pure/errors.js';
 import { frameRate } from '../../codec/manifest.js';
 import { DecodeSession, EncodeSession } from '../../codec/stream-session.js';
-import type { TokenBlock } from '../../codec/types.js';
+import type { TokenBlock } from '../../codec/pure/types.js';
 import { ProtocolError } from '../../protocol/errors.js';
 import { parseControlMessage, parseFlush, parseStart, type ControlMessage } from '../../protocol/parse.js';
 import {

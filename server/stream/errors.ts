@@ -1,4 +1,4 @@
-import { isCodecError } from '../../codec/errors.js';
+import { isCodecError } from '../../codec/pure/errors.js';
 import { ProtocolError } from '../../protocol/errors.js';
 import type { DrainingMessage } from '../../protocol/stream.js';
 
