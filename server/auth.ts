@@ -2,9 +2,15 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { KEY_PROTOCOL_PREFIX, PROTOCOL_V1 } from '../protocol/stream.js';
-import type { ServerConfig } from './config.js';
 
 export type AuthFailure = { code: 'unauthorized' | 'origin_not_allowed'; message: string };
+
+/** The settings authentication reads (server/config.ts). */
+export interface AuthSettings {
+  apiKeys: string[];
+  noAuth: boolean;
+  allowedOrigins: string[];
+}
 
 /**
  * API-key and origin checks shared by WebSocket streams and HTTP routes. Keys come from
@@ -13,7 +19,7 @@ export type AuthFailure = { code: 'unauthorized' | 'origin_not_allowed'; message
 export class Authenticator {
   private readonly digests: Buffer[];
 
-  constructor(private readonly config: Pick<ServerConfig, 'apiKeys' | 'noAuth' | 'allowedOrigins'>) {
+  constructor(private readonly config: AuthSettings) {
     // comparing fixed-length digests keeps the check constant-time whatever the key lengths
     this.digests = config.apiKeys.map(digest);
   }
