@@ -59,7 +59,7 @@ export interface ServerConfig {
   readyMaxBusyShare: number;
   /** /readyz reports `saturated` while a model's realtime queue wait exceeds this (ms). */
   readyMaxQueueMs: number;
-  // ---- [issue 8] rooms (docs/protocol.md, "Rooms") ----
+  // ---- rooms (docs/protocol.md, "Rooms") ----
   /** Room-scoped keys, `<key>:<publish|listen>:<room|*>`; API keys may do everything in every room. */
   roomKeys: string[];
   /** Listener connections at once, all rooms together. */
@@ -240,7 +240,7 @@ export function resolveServerConfig(partial: Partial<ServerConfig> = {}): Server
     'maxStreams', 'maxFrameBytes', 'maxTextBytes', 'maxAheadSec', 'maxBufferedSec', 'maxOutboundBytes', 'idleTimeoutMs',
     'pingIntervalMs', 'maxProtocolErrors', 'defaultChunkMs', 'minChunkMs', 'maxChunkMs', 'admissionMaxQueueMs', 'maxBatch', 'maxConcurrentRuns',
     'maxQueuedWindows', 'bulkRunBudgetMs', 'drainTimeoutMs', 'readyMaxQueueMs',
-    'maxRoomListeners', 'maxRoomPublishers', 'roomMaxQueuedBytes', 'roomStallMs', // [issue 8]
+    'maxRoomListeners', 'maxRoomPublishers', 'roomMaxQueuedBytes', 'roomStallMs',
     'redisHeartbeatMs',
   ];
   for (const k of positive) {
@@ -260,7 +260,7 @@ export function resolveServerConfig(partial: Partial<ServerConfig> = {}): Server
     if (!/^[A-Za-z0-9._~-]{8,256}$/.test(key)) throw new ConfigError('API keys must be 8-256 characters of A-Z a-z 0-9 . _ ~ -');
   }
   if (c.redisUrl !== undefined && !/^rediss?:\/\/[^\s]+$/.test(c.redisUrl)) throw new ConfigError("redisUrl must look like redis://[user:password@]host:port[/db] (or rediss:// for TLS)");
-  const roomKeyError = c.roomKeys.map(roomKeyProblem).find((p) => p !== undefined); // [issue 8]
+  const roomKeyError = c.roomKeys.map(roomKeyProblem).find((p) => p !== undefined);
   if (roomKeyError) throw new ConfigError(roomKeyError);
   if (!c.noAuth && c.apiKeys.length === 0 && c.roomKeys.length === 0) {
     throw new ConfigError('no API keys configured: pass --api-key / TOKSTREAM_API_KEYS / --api-keys-file (or --room-key), or --no-auth for local use');
