@@ -3,14 +3,14 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { KEY_PROTOCOL_PREFIX, PROTOCOL_V1 } from '../protocol/stream.js';
 
-export type AuthFailure = { code: 'unauthorized' | 'origin_not_allowed'; message: string };
-
-/** The settings authentication reads (server/config.ts). */
+/** The settings auth reads (declared here: the settings table imports rooms/grants.ts, which imports this file). */
 export interface AuthSettings {
-  apiKeys: string[];
+  apiKeys: readonly string[];
   noAuth: boolean;
-  allowedOrigins: string[];
+  allowedOrigins: readonly string[];
 }
+
+export type AuthFailure = { code: 'unauthorized' | 'origin_not_allowed'; message: string };
 
 /**
  * API-key and origin checks shared by WebSocket streams and HTTP routes. Keys come from

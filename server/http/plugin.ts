@@ -1,6 +1,6 @@
 import multipart from '@fastify/multipart';
 import type { FastifyInstance } from 'fastify';
-import { httpApiConfigFromEnv, resolveHttpApiConfig } from './config.js';
+import { resolveHttpApiConfig } from './config.js';
 import { registerDecodeRoute } from './decode-route.js';
 import type { HttpApiOptions, RouteDeps } from './deps.js';
 import { registerEncodeRoute } from './encode-route.js';
@@ -17,7 +17,7 @@ export type { HttpApiOptions } from './deps.js';
  * error handler apply to its own routes only). Inside the server it takes the
  * models, batchers and auth the streams use from `app.tokstream` (server/services.ts),
  * so bulk jobs share model sessions and batchers with the streams; tests and
- * embedders may pass them explicitly:
+ * embedders may pass them explicitly (settings not given take their defaults):
  *
  *   app.register(httpApi, { models, broken, batcherFor, authenticate, config })
  */
@@ -26,7 +26,7 @@ export async function httpApi(app: FastifyInstance, opts: Partial<HttpApiOptions
   if (!resolved.models || !resolved.broken || !resolved.batcherFor) {
     throw new Error('http api: no models/batchers given and none on app.tokstream');
   }
-  const config = resolveHttpApiConfig(resolved.config ?? httpApiConfigFromEnv(process.env));
+  const config = resolveHttpApiConfig(resolved.config);
   const deps: RouteDeps = {
     ...(resolved as HttpApiOptions),
     config,
@@ -70,6 +70,8 @@ function fromServices(app: FastifyInstance): Partial<HttpApiOptions> {
     // the streams' own check: API key unless --no-auth, and the browser origin allow-list
     authenticate: s.auth.hook(),
     drain: s.drain,
+    // the server's settings (flags, TOKSTREAM_HTTP_* variables), read and checked once at start-up
+    config: s.config,
   };
 }
 

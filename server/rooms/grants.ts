@@ -15,7 +15,7 @@ export interface RoomAccess {
 const KEY = /^[A-Za-z0-9._~-]{8,256}$/;
 const SHARED_GRANT = /^[0-9a-f]{64}:(publish|listen):[^:]+$/;
 
-/** Why a `--room-key` entry is malformed, or undefined when it is fine (config.ts checks at start-up). */
+/** Why a `--room-key` entry is malformed, or undefined when it is fine (the settings table checks each entry at start-up). */
 export function roomKeyProblem(entry: string): string | undefined {
   const parts = entry.split(':');
   if (parts.length !== 3) return `room key "${redact(entry)}" must be <key>:<publish|listen>:<room|*>`;
