@@ -9,6 +9,7 @@ COPY codec codec
 COPY server server
 COPY clients/ts clients/ts
 COPY prep prep
+COPY cli cli
 COPY bench bench
 RUN npm ci --no-audit --no-fund && npm prune --omit=dev
 

@@ -58,11 +58,14 @@ const streamPcm = (() => {
 const modelsDir = join(work, 'models');
 execFileSync('mkdir', ['-p', modelsDir]);
 symlinkSync(join(repo, 'models/default'), join(modelsDir, 'default'));
-const config = resolveServerConfig({ host: '127.0.0.1', port: 0, noAuth: true, logLevel: 'silent', modelsDir, intraOpThreads: THREADS, maxConcurrentRuns: RUNS, demo: false });
+const config = resolveServerConfig({
+  host: '127.0.0.1', port: 0, noAuth: true, logLevel: 'silent', modelsDir, intraOpThreads: THREADS, maxConcurrentRuns: RUNS, demo: false,
+  maxConcurrentJobs: process.env.TOKSTREAM_HTTP_MAX_JOBS ? Number(process.env.TOKSTREAM_HTTP_MAX_JOBS) : undefined,
+});
 const server = await startServer(config);
 const model = server.app.tokstream.registry.models.get('default')!;
 const wsUrl = server.url.replace('http', 'ws') + '/v1/stream';
-const jobs = Number(process.env.TOKSTREAM_HTTP_MAX_JOBS ?? 4);
+const jobs = config.maxConcurrentJobs;
 console.log(`\n${CLIENTS} clients x ${SECONDS} s uploads (WAV 44.1 kHz stereo / MP3), ${jobs} job slots, ${THREADS} intra-op threads x ${RUNS} concurrent runs, model ${model.name} on ${model.provider.toUpperCase()}\n`);
 
 /** GETs `path` every `everyMs` until `stop()`; the latencies in ms. */

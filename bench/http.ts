@@ -29,7 +29,7 @@ const SECONDS = arg('seconds', 12);
 const CONCURRENCY = arg('concurrency', 4);
 const THREADS = arg('threads', 2);
 const STREAM_SECONDS = arg('stream-seconds', 10);
-const CHUNK_FRAMES = arg('chunk-frames', 0); // 0: the server default (TOKSTREAM_HTTP_CHUNK_FRAMES or server/http/config.ts)
+const CHUNK_FRAMES = arg('chunk-frames', 0); // 0: the server default (--http-chunk-frames)
 const LONG_MINUTES = arg('long-minutes', 10);
 const FORMATS = ['wav', 'mp3', 'flac', 'ogg', 'm4a'] as const;
 const repo = resolve(new URL('..', import.meta.url).pathname, '..');
@@ -82,8 +82,9 @@ const modelsDir = join(work, 'models');
 execFileSync('mkdir', ['-p', modelsDir]);
 symlinkSync(join(repo, 'models/default'), join(modelsDir, 'default'));
 
-if (CHUNK_FRAMES) process.env.TOKSTREAM_HTTP_CHUNK_FRAMES = String(CHUNK_FRAMES);
-const config = resolveServerConfig({ host: '127.0.0.1', port: 0, noAuth: true, logLevel: 'silent', modelsDir, intraOpThreads: THREADS, demo: false, maxAheadSec: 60 });
+const config = resolveServerConfig({
+  host: '127.0.0.1', port: 0, noAuth: true, logLevel: 'silent', modelsDir, intraOpThreads: THREADS, demo: false, maxAheadSec: 60, chunkFrames: CHUNK_FRAMES || undefined,
+});
 const server = await startServer(config);
 const model = server.app.tokstream.registry.models.get('default')!;
 console.log(`\n${FILES} files x ${SECONDS} s (${FORMATS.join('/')}), concurrency ${CONCURRENCY}, ${THREADS} intra-op threads, model ${model.name} ${model.manifest.version} on ${model.provider.toUpperCase()}\n`);

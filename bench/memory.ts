@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 const self = fileURLToPath(import.meta.url);
 
 async function child(input: string, output: string): Promise<void> {
-  const { main } = await import('../server/cli.js');
+  const { main } = await import('../cli/main.js');
   const code = await main(['encode', input, '-o', output]);
   // maxRSS is in KiB
   process.stdout.write(JSON.stringify({ code, maxRssKiB: process.resourceUsage().maxRSS }) + '\n');

@@ -18,13 +18,14 @@ import { EncoderPool } from '../prep/encoder-pool.js';
 import { listInput } from '../prep/inputs.js';
 import { encodeWhole } from '../prep/item.js';
 import { runLocal, startPool } from '../prep/local.js';
-import { execOptions, parseArgs, planOptions } from '../prep/options.js';
+import { parseOptions } from '../cli/usage.js';
+import { execOptions, planOptions } from '../prep/options.js';
 import { modelSettings } from '../prep/plan.js';
 import { childCpuSeconds, decodeAll, makeCorpus } from './prep-corpus.js';
 
-const argv = parseArgs(process.argv.slice(2), { files: 'value', chunks: 'value' });
-const nFiles = Number(argv.get('files') ?? 150);
-const chunkSweep = String(argv.get('chunks') ?? '250,375,500,750').split(',').map(Number);
+const { values: argv } = parseOptions(process.argv.slice(2), { files: { type: 'string' }, chunks: { type: 'string' } });
+const nFiles = Number(argv.files ?? 150);
+const chunkSweep = (argv.chunks ?? '250,375,500,750').split(',').map(Number);
 const modelDir = 'models/default';
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 const cpu = () => {
@@ -104,8 +105,8 @@ function threadCpu(): Map<string, number> {
 }
 {
   const out = join(work, 'out');
-  const plan = planOptions(parseArgs(['--input', corpus, '--out', out, '--models-dir', 'models'], { input: 'value', out: 'value', 'models-dir': 'value' }));
-  const x = execOptions(parseArgs(['--workers', '2', '--threads', '1', '--quiet'], { workers: 'value', threads: 'value', quiet: 'flag' }));
+  const plan = planOptions({ input: corpus, out, 'models-dir': 'models' });
+  const x = execOptions({ workers: '2', threads: '1', quiet: true });
   const [t0, th0, k0] = [performance.now(), threadCpu(), childCpuSeconds()];
   let firstWindow = 0;
   let before = new Map<string, number>();
@@ -128,7 +129,7 @@ function threadCpu(): Map<string, number> {
 
 // encoder alternatives for prep: chunk length (raw model, 2 x 1, interleaved) and stateful chunks
 {
-  const pool = await startPool(modelDir, execOptions(parseArgs(['--workers', '2', '--threads', '1', '--quiet'], { workers: 'value', threads: 'value', quiet: 'flag' })));
+  const pool = await startPool(modelDir, execOptions({ workers: '2', threads: '1', quiet: true }));
   const rates = new Map<number, number[]>();
   for (let r = 0; r < 3; r++) {
     for (const chunkFrames of chunkSweep) {

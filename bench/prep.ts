@@ -17,19 +17,21 @@ import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { encodeWhole } from '../prep/item.js';
 import { runLocal, startPool } from '../prep/local.js';
-import { execOptions, num, parseArgs, planOptions } from '../prep/options.js';
+import { parseOptions } from '../cli/usage.js';
+import { execOptions, num, planOptions } from '../prep/options.js';
 import { modelSettings } from '../prep/plan.js';
 import { childCpuSeconds, decodeAll, makeCorpus } from './prep-corpus.js';
 
-const argv = parseArgs(process.argv.slice(2), { files: 'value', workers: 'value', threads: 'value', repeat: 'value', provider: 'value', 'models-dir': 'value', model: 'value', keep: 'flag' });
-const nFiles = Number(argv.get('files') ?? 300);
-const workerCounts = String(argv.get('workers') ?? '1,2').split(',').map(Number);
+const value = { type: 'string' } as const;
+const { values: argv } = parseOptions(process.argv.slice(2), { files: value, workers: value, threads: value, repeat: value, provider: value, 'models-dir': value, model: value, keep: { type: 'boolean' } });
+const nFiles = Number(argv.files ?? 300);
+const workerCounts = (argv.workers ?? '1,2').split(',').map(Number);
 // default: cores / workers, as `prep run` does; fewer leaves cores to decoding
-const threadsArg = argv.get('threads');
+const threadsArg = argv.threads;
 const repeats = num(argv, 'repeat', 3, { min: 1, int: true });
-const provider = String(argv.get('provider') ?? 'cpu');
-const modelsDir = resolve(String(argv.get('models-dir') ?? 'models'));
-const modelName = String(argv.get('model') ?? 'default');
+const provider = argv.provider ?? 'cpu';
+const modelsDir = resolve(argv['models-dir'] ?? 'models');
+const modelName = argv.model ?? 'default';
 const cores = availableParallelism();
 
 /** CPU seconds of this process (all threads) plus its finished children (ffmpeg). */
@@ -44,10 +46,7 @@ let t0 = performance.now();
 await makeCorpus(corpus, nFiles);
 console.log(`corpus: ${nFiles} files generated in ${((performance.now() - t0) / 1000).toFixed(1)} s; ${cores} cores, load average ${loadavg()[0].toFixed(1)}`);
 
-const common = ['--input', corpus, '--models-dir', modelsDir, '--model', modelName, '--provider', provider, '--quiet'];
-const plan = planOptions(parseArgs([...common.filter((a) => a !== '--provider' && a !== provider && a !== '--quiet'), '--out', join(work, 'out-0')], {
-  input: 'value', out: 'value', 'models-dir': 'value', model: 'value',
-}));
+const plan = planOptions({ input: corpus, out: join(work, 'out-0'), 'models-dir': modelsDir, model: modelName });
 
 // decode everything once, in memory, for the raw model figure
 const { listInput } = await import('../prep/inputs.js');
@@ -82,7 +81,7 @@ const median = (xs: number[]) => {
   return (s[(s.length - 1) >> 1] + s[s.length >> 1]) / 2;
 };
 const exec = (workers: number) =>
-  execOptions(parseArgs(['--workers', String(workers), ...(threadsArg ? ['--threads', String(threadsArg)] : []), '--provider', provider, '--quiet'], { workers: 'value', threads: 'value', provider: 'value', quiet: 'flag' }));
+  execOptions({ workers: String(workers), threads: threadsArg, provider, quiet: true });
 const settings = { model: modelSettings(manifest), codebooks: manifest.numCodebooks, vad: null, shardBytes: plan.shardBytes, chunkFrames: plan.chunkFrames, maxItemSec: plan.maxItemSec };
 
 /** The model alone: the same pool, fed every window of every (pre-decoded) file at once. */
@@ -145,5 +144,5 @@ for (const workers of workerCounts) {
 console.log(`\nprep throughput, model ${manifest.name} ${manifest.version}, provider ${provider}, ${cores} cores, medians of ${repeats} repeats; x real time = audio-hours per hour; load average now ${loadavg()[0].toFixed(1)}`);
 console.log(HEAD.join(' | '));
 for (const r of rows) console.log(r);
-if (!argv.has('keep')) rmSync(work, { recursive: true, force: true });
+if (!argv.keep) rmSync(work, { recursive: true, force: true });
 else console.log(`kept ${work}`);

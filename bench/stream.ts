@@ -16,12 +16,13 @@
  * The server runs in a child process (its RSS is its own); clients run here. Options:
  *   --chunk-ms 80 --trial-sec 6 --max-n 256 --threads 0 --runs 1 --provider cpu --codebooks 8 --model-dir models/default --batch-wait-ms 4
  * (--runs: the server's --max-concurrent-runs, one session thread per run in flight)
+ *   --agreement-only 1 (print the token agreement of §8 and stop)
  * The offline throughput is measured before and after the stream trials; on a shared machine the
  * spread between the two says how much the load moved during the run.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, symlinkSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -29,8 +30,8 @@ import WebSocket from 'ws';
 import { readManifest } from '../codec/manifest.js';
 import { CodecModel } from '../codec/model.js';
 import { StreamEncoder, concatTokens, sliceTokens } from '../codec/stream-encoder.js';
-import type { TokenBlock } from '../codec/types.js';
-import { encodeAudioIn, encodeTokenPacket } from '../clients/ts/protocol.js';
+import type { TokenBlock } from '../codec/pure/types.js';
+import { encodeAudioIn, encodeTokenPacket } from '../protocol/stream.js';
 import { resolveServerConfig } from '../server/config.js';
 import { startServer } from '../server/main.js';
 
@@ -175,29 +176,60 @@ async function offlineThroughput(audio: Float32Array): Promise<Offline> {
   return { longXrt, sameShapeXrt, decodeXrt, chunkFrames, windowFrames, tokens };
 }
 
+/** Mono f32 PCM at `rate` from any file or from bytes on stdin (ffmpeg). */
+function pcmAt(rate: number, input: string | Buffer): Float32Array {
+  const src = typeof input === 'string' ? input : '-';
+  const buf = execFileSync('ffmpeg', ['-nostdin', '-v', 'error', '-i', src, '-ac', '1', '-ar', String(rate), '-f', 'f32le', '-'], { input: typeof input === 'string' ? undefined : input, maxBuffer: 1 << 28 });
+  return new Float32Array(buf.buffer, buf.byteOffset, buf.byteLength / 4).slice();
+}
+
+/**
+ * Human recordings installed with Debian packages the model never trained on (models/eval/clips.py's
+ * reserved set): alsa-utils' channel announcements and klettres-data's letters and syllables.
+ */
+function realRecordings(): string[] {
+  const alsa = '/usr/share/sounds/alsa';
+  const files = existsSync(alsa) ? readdirSync(alsa).filter((f) => f.endsWith('.wav') && f !== 'Noise.wav').map((f) => join(alsa, f)) : [];
+  for (const lang of ['en', 'de', 'fr', 'it', 'nl', 'cs']) {
+    const dir = `/usr/share/klettres/${lang}`;
+    if (existsSync(dir)) files.push(...readdirSync(dir, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.ogg')).sort().map((f) => join(dir, f)));
+  }
+  return files;
+}
+
 /** Token agreement between what a stream runs and default offline encoding (protocol.md §8). */
 async function agreement(): Promise<string[]> {
   const model = await CodecModel.load(MODEL_DIR, { provider: PROVIDER, intraOpThreads: THREADS });
+  const rate = model.manifest.sampleRate;
   const sentences: [string, string][] = [
     ['en-us', 'The quick brown fox jumps over the lazy dog.'], ['en', 'Streaming tokens must match offline encoding.'],
     ['de', 'She sells sea shells by the sea shore, quietly.'], ['fr', 'Numbers: one two three four five six seven eight nine ten.'],
   ];
-  const clips = sentences.map(([voice, text]) => {
-    const wav = execFileSync('espeak-ng', ['-v', voice, '--stdout', text], { maxBuffer: 1 << 28 });
-    const buf = execFileSync('ffmpeg', ['-nostdin', '-v', 'error', '-i', '-', '-ac', '1', '-ar', String(model.manifest.sampleRate), '-f', 'f32le', '-'], { input: wav, maxBuffer: 1 << 28 });
-    return new Float32Array(buf.buffer, buf.byteOffset, buf.byteLength / 4).slice();
-  });
+  const corpora: [string, Float32Array[]][] = [
+    ['4 espeak-ng sentences', sentences.map(([voice, text]) => pcmAt(rate, execFileSync('espeak-ng', ['-v', voice, '--stdout', text], { maxBuffer: 1 << 28 })))],
+  ];
+  const real = realRecordings();
+  if (real.length) corpora.push([`${real.length} human recordings (alsa-utils, klettres-data)`, real.map((f) => pcmAt(rate, f))]);
   const lines: string[] = [];
-  for (const chunkMs of [40, 80, 200]) {
-    const chunkFrames = Math.max(1, Math.round((chunkMs / 1000) * (model.manifest.sampleRate / model.manifest.hopLength)));
-    let same = 0, total = 0, same0 = 0, total0 = 0;
-    for (const pcm of clips) {
-      const enc = new StreamEncoder(model.manifest, { chunkFrames, eagerStart: true, stateful: true });
-      const a = concatTokens(await model.encodeWindows([...enc.push(pcm), ...enc.finish()]));
-      const b = await model.encode(pcm, model.manifest.sampleRate);
-      a.codes.forEach((c, i) => ((total++, c === b.codes[i] && same++), i < a.numFrames && (total0++, c === b.codes[i] && same0++)));
+  for (const [name, clips] of corpora) {
+    for (const chunkMs of [40, 80, 200]) {
+      const chunkFrames = Math.max(1, Math.round((chunkMs / 1000) * (rate / model.manifest.hopLength)));
+      let same = 0, total = 0, same0 = 0, total0 = 0, filesDiffering = 0, framesDiffering = 0;
+      for (const pcm of clips) {
+        const enc = new StreamEncoder(model.manifest, { chunkFrames, eagerStart: true, stateful: true });
+        const a = concatTokens(await model.encodeWindows([...enc.push(pcm), ...enc.finish()]));
+        const b = await model.encode(pcm, rate);
+        const differs = new Set<number>();
+        a.codes.forEach((c, i) => {
+          total++;
+          if (c === b.codes[i]) same++;
+          else differs.add(i % a.numFrames);
+          if (i < a.numFrames) (total0++, c === b.codes[i] && same0++);
+        });
+        if (differs.size) (filesDiffering++, (framesDiffering += differs.size));
+      }
+      lines.push(`${name}, chunk ${chunkMs} ms: ${((100 * same) / total).toFixed(3)}% of ${total} codes, codebook 0 ${((100 * same0) / total0).toFixed(3)}%; ${filesDiffering} of ${clips.length} files differ (${framesDiffering} frames)`);
     }
-    lines.push(`chunk ${chunkMs} ms: ${((100 * same) / total).toFixed(2)}% of ${total} codes, codebook 0 ${((100 * same0) / total0).toFixed(2)}%`);
   }
   await model.release();
   return lines;
@@ -383,6 +415,7 @@ async function main(): Promise<void> {
   console.log(`tokstream stream benchmark: model ${MODEL_DIR}, chunk ${CHUNK_MS} ms, ${CODEBOOKS} codebooks, ${TRIAL_SEC} s trials, threads ${THREADS || 'all'}, provider ${PROVIDER}`);
 
   for (const line of await agreement()) console.log(`token agreement, streamed vs default offline encode: ${line}`);
+  if (args.get('agreement-only')) return;
   const before = await offlineThroughput(audio);
   console.log(`offline batched throughput: ${before.longXrt.toFixed(1)}x real time (10 s windows), ${before.sameShapeXrt.toFixed(1)}x with streaming-shaped runs (${before.windowFrames} frames computed per ${before.chunkFrames} kept); decode ${before.decodeXrt.toFixed(1)}x (10 s windows)`);
 

@@ -35,11 +35,11 @@
  * - Token validity is the caller's job (StreamDecoder.push validates): one stream's bad codes
  *   must never fail a shared batch.
  */
-import { CodecError } from './errors.js';
+import { CodecError } from './pure/errors.js';
 import type { ModelManifest } from './manifest.js';
-import { tailAudio, type DecodeWindow } from './stream-decoder.js';
+import { tailAudio, type DecodeWindow } from './pure/stream-decoder.js';
 import { sliceTokens, type EncodeWindow } from './stream-encoder.js';
-import type { StreamCarry, TokenBlock } from './types.js';
+import type { StreamCarry, TokenBlock } from './pure/types.js';
 
 export type Priority = 'realtime' | 'bulk';
 
@@ -110,8 +110,11 @@ export interface BatcherStats {
   inFlight: number;
   streams: number;
   /**
-   * Realtime queue wait (ms) for admission: the larger of the mean wait of windows started in the
-   * last `shareWindowMs` and the age of the oldest realtime window still queued (0 when idle).
+   * Realtime queue wait (ms) for admission: how long the realtime work queued now has waited to
+   * run since it became runnable (the front window of its stream, that stream's previous chunk
+   * done); the longest such wait, 0 when nothing runnable waits. One stream's own backlog (a burst
+   * of chunks, each waiting for the one before) does not count: another stream's window would run
+   * beside it. It follows the queue: it is 0 again as soon as the queued work has started.
    */
   realtimeWaitMs: number;
   /** Stateful streams with chunks queued or running (their carries are referenced until then). */
@@ -153,6 +156,8 @@ interface InFlightRun {
 /** Per-class queues: one FIFO per stream, visited round-robin. */
 class FairQueue {
   private readonly streams = new Map<string, Job[]>();
+  /** Per stream, since when its current front window has been at the front. */
+  private readonly frontSince = new Map<string, number>();
   private order: string[] = [];
   private cursor = 0;
   size = 0;
@@ -163,6 +168,7 @@ class FairQueue {
       q = [];
       this.streams.set(job.streamId, q);
       this.order.push(job.streamId);
+      this.frontSince.set(job.streamId, job.enqueuedAt);
     }
     q.push(job);
     this.size++;
@@ -175,7 +181,13 @@ class FairQueue {
     q.splice(i, 1);
     this.size--;
     if (q.length === 0) this.forget(job.streamId);
+    else if (i === 0) this.frontSince.set(job.streamId, now());
     return true;
+  }
+
+  /** Each stream's front window, with the time it reached the front. */
+  *fronts(): Iterable<{ job: Job; since: number }> {
+    for (const [id, q] of this.streams) yield { job: q[0], since: this.frontSince.get(id)! };
   }
 
   removeStream(streamId: string): Job[] {
@@ -228,6 +240,7 @@ class FairQueue {
         const q = this.streams.get(this.order[idx])!;
         if (q.length > 0 && q[0].key === key && !blocked(q[0], busy)) {
           const job = q.shift()!;
+          if (q.length > 0) this.frontSince.set(this.order[idx], now());
           if (job.carry) busy.add(job.carry);
           out.push(job);
           this.size--;
@@ -244,6 +257,7 @@ class FairQueue {
   private forget(streamId: string): void {
     const i = this.order.indexOf(streamId);
     this.streams.delete(streamId);
+    this.frontSince.delete(streamId);
     if (i < 0) return;
     this.order.splice(i, 1);
     if (i < this.cursor) this.cursor--;
@@ -279,14 +293,14 @@ export class ModelBatcher {
   private readonly runsInFlight = new Set<InFlightRun>();
   /** Carries of stateful chunks taken into a run that has not finished. */
   private readonly busy = new Set<StreamCarry>();
+  /** When each carry's last run ended: its stream's next chunk is runnable from then on. */
+  private readonly carryFreedAt = new WeakMap<StreamCarry, number>();
   /** Per carry, the result of its most recently submitted chunk (what a tail window waits for). */
   private readonly lastChunk = new Map<StreamCarry, Promise<unknown>>();
   /** Recent runs (the last `shareWindowMs`): when they ended, how long they took, how much of it was bulk work. */
   private history: { end: number; ms: number; bulkMs: number }[] = [];
   private lastRealtimeAt = -Infinity;
   private timer: NodeJS.Timeout | undefined;
-  /** Recent realtime waits: when the run started, how long each window had queued. */
-  private recentWaits: { at: number; ms: number }[] = [];
   private closed = false;
 
   constructor(private readonly model: BatchModel, opts: BatcherOptions = {}) {
@@ -341,9 +355,6 @@ export class ModelBatcher {
     const ids = new Set<string>();
     for (const q of Object.values(this.queues)) for (const j of q.all()) ids.add(j.streamId);
     const t = now();
-    this.recentWaits = this.recentWaits.filter((w) => w.at > t - this.shareWindowMs);
-    const mean = this.recentWaits.reduce((s, w) => s + w.ms, 0) / Math.max(1, this.recentWaits.length);
-    const oldest = this.queues.realtime.oldestHead();
     const busy = this.busyMs(t);
     const capacity = this.shareWindowMs * this.maxConcurrent;
     return {
@@ -351,7 +362,7 @@ export class ModelBatcher {
       queuedBulk: this.queues.bulk.size,
       inFlight: this.running.size,
       streams: ids.size,
-      realtimeWaitMs: Math.max(mean, oldest ? t - oldest.enqueuedAt : 0),
+      realtimeWaitMs: this.runnableWaitMs(),
       carries: this.lastChunk.size,
       busyShare: Math.min(1, busy.total / capacity),
       realtimeBusyShare: Math.min(1, busy.realtime / capacity),
@@ -379,6 +390,18 @@ export class ModelBatcher {
 
   private pruneHistory(since: number): void {
     if (this.history.length > 0 && this.history[0].end <= since) this.history = this.history.filter((h) => h.end > since);
+  }
+
+  /** The longest a runnable realtime window has waited (see BatcherStats.realtimeWaitMs). */
+  private runnableWaitMs(): number {
+    const t = now();
+    let longest = 0;
+    for (const { job, since } of this.queues.realtime.fronts()) {
+      if (blocked(job, this.busy)) continue; // waits for its own stream's running chunk
+      const runnableSince = Math.max(since, (job.carry && this.carryFreedAt.get(job.carry)) || 0);
+      longest = Math.max(longest, t - runnableSince);
+    }
+    return longest;
   }
 
   async close(): Promise<void> {
@@ -547,7 +570,12 @@ export class ModelBatcher {
     } catch (e) {
       error = e instanceof Error ? e : new Error(String(e));
     } finally {
-      for (const j of jobs) if (j.carry) this.busy.delete(j.carry);
+      const freedAt = now();
+      for (const j of jobs) {
+        if (!j.carry) continue;
+        this.busy.delete(j.carry);
+        this.carryFreedAt.set(j.carry, freedAt);
+      }
     }
     const runMs = now() - t0;
     if (!error) {
@@ -560,8 +588,6 @@ export class ModelBatcher {
     this.history.push({ end: now(), ms: runMs, bulkMs: (runMs * bulkCount) / jobs.length });
     this.pruneHistory(now() - this.shareWindowMs); // with realtime work only, bulkAllowed never runs to prune it
     const waits = jobs.map((j) => ({ priority: j.priority, ms: t0 - j.enqueuedAt }));
-    for (const w of waits) if (w.priority === 'realtime') this.recentWaits.push({ at: t0, ms: w.ms });
-    if (this.recentWaits.length > 4096) this.recentWaits.splice(0, this.recentWaits.length - 4096);
     jobs.forEach((j, i) => {
       if (error || !outputs) j.reject(error!);
       else {

@@ -1,5 +1,5 @@
 import { createRequire } from 'node:module';
-import { CodecError } from './errors.js';
+import { CodecError } from './pure/errors.js';
 
 // required, not imported: spares every encoder thread the ESM loader's scan of this CommonJS package
 const { create, ConverterType } = createRequire(import.meta.url)('@alexanderolsen/libsamplerate-js') as typeof import('@alexanderolsen/libsamplerate-js');
@@ -11,6 +11,25 @@ export function checkSampleRate(rate: number): void {
   if (!Number.isInteger(rate) || rate < MIN_SAMPLE_RATE || rate > MAX_SAMPLE_RATE) {
     throw new CodecError('invalid_audio', `sample rate ${rate} outside ${MIN_SAMPLE_RATE}..${MAX_SAMPLE_RATE} Hz`);
   }
+}
+
+/** libsamplerate-js refuses rates above this in `create`; the converter itself only uses the ratio. */
+const LIBRARY_MAX_RATE = 192000;
+
+/**
+ * A converter for any rates in our range. Above 192 kHz it is created at rates the library's
+ * check accepts, then set to the real ones through its public setters (which re-initialise the
+ * converter without that check) and its ratio (used to size output chunks) corrected: the
+ * converter works from the ratio alone, so the result is exactly the one for the real rates.
+ */
+async function createConverter(inRate: number, outRate: number): Promise<Awaited<ReturnType<typeof create>>> {
+  const opts = { converterType: ConverterType.SRC_SINC_MEDIUM_QUALITY };
+  if (inRate <= LIBRARY_MAX_RATE && outRate <= LIBRARY_MAX_RATE) return create(1, inRate, outRate, opts);
+  const src = await create(1, Math.min(inRate, LIBRARY_MAX_RATE), Math.min(outRate, LIBRARY_MAX_RATE), opts);
+  src.inputSampleRate = inRate;
+  src.outputSampleRate = outRate;
+  src.ratio = outRate / inRate;
+  return src;
 }
 
 /**
@@ -30,7 +49,7 @@ export class StreamResampler {
     checkSampleRate(inRate);
     checkSampleRate(outRate);
     const r = new StreamResampler(inRate, outRate);
-    if (inRate !== outRate) r.src = await create(1, inRate, outRate, { converterType: ConverterType.SRC_SINC_MEDIUM_QUALITY });
+    if (inRate !== outRate) r.src = await createConverter(inRate, outRate);
     return r;
   }
 

@@ -1,6 +1,6 @@
 import { createRequire } from 'node:module';
 import type { InferenceSession, Tensor } from 'onnxruntime-node';
-import { CodecError } from './errors.js';
+import { CodecError } from './pure/errors.js';
 
 // required rather than imported, and only where sessions run: Node's ESM loader would first scan this
 // CommonJS package for its export names (~30 ms), and a thread whose sessions run on worker threads

@@ -15,11 +15,11 @@
  */
 import { setMaxListeners } from 'node:events';
 import type { ModelBatcher, Priority } from './batcher.js';
-import { CodecError } from './errors.js';
-import { StreamDecoder, type DecodeWindow } from './stream-decoder.js';
+import { CodecError } from './pure/errors.js';
+import { StreamDecoder, type DecodeWindow } from './pure/stream-decoder.js';
 import { StreamEncoder, type EncodeWindow } from './stream-encoder.js';
 import { StreamResampler } from './resample.js';
-import type { TokenBlock } from './types.js';
+import type { TokenBlock } from './pure/types.js';
 
 interface SessionBase {
   streamId: string;
@@ -217,6 +217,11 @@ export class DecodeSession extends Session {
   /** Frames accepted but not yet delivered as audio. */
   get pendingFrames(): number {
     return this.decoder.framesIn - this.modelSamplesOut / this.batcher.manifest.hopLength;
+  }
+
+  /** Frames whose audio (all `hop` model samples) has been delivered. */
+  get framesDecoded(): number {
+    return Math.floor(this.modelSamplesOut / this.batcher.manifest.hopLength);
   }
 
   get samplesDelivered(): number {

@@ -1,5 +1,5 @@
 import { Worker } from 'node:worker_threads';
-import { CodecError, type CodecErrorCode } from './errors.js';
+import { CodecError, type CodecErrorCode } from './pure/errors.js';
 
 /** A failure inside a worker thread, as it crosses back. */
 export interface WireError {

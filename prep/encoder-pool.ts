@@ -2,7 +2,7 @@ import { readManifest, type ModelManifest } from '../codec/manifest.js';
 import { CodecModel } from '../codec/model.js';
 import type { ProviderChoice } from '../codec/runtime.js';
 import { sliceTokens } from '../codec/stream-encoder.js';
-import type { TokenBlock } from '../codec/types.js';
+import type { TokenBlock } from '../codec/pure/types.js';
 
 export interface EncoderPoolOptions {
   modelDir: string;

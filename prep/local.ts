@@ -1,11 +1,12 @@
 import { mkdir, readFile, rm, rmdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { UsageError } from '../cli/usage.js';
 import { readManifest } from '../codec/manifest.js';
 import { EncoderPool } from './encoder-pool.js';
 import { listInput } from './inputs.js';
 import { readJobResult, runJob, type JobContext } from './job.js';
 import { mergeRun, type MergeReport } from './merge.js';
-import { UsageError, type ExecOptions, type PlanOptions } from './options.js';
+import type { ExecOptions, PlanOptions } from './options.js';
 import { makePlan, modelSettings, savePlan, type PlanHeader } from './plan.js';
 import { PrepProgress } from './progress.js';
 import { Semaphore } from './sync.js';

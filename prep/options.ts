@@ -1,48 +1,24 @@
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
+import { UsageError } from '../cli/usage.js';
 import type { ProviderChoice } from '../codec/runtime.js';
 import { packageModelsDir } from '../codec/models-dir.js';
 import { DEFAULT_DECODE_GROUP, type DecodeGroupLimits } from './decode-ahead.js';
 import type { JobSizing } from './plan.js';
 import { DEFAULT_VAD, type VadOptions } from './vad.js';
 
-export class UsageError extends Error {
-  override name = 'UsageError';
-}
+/** Option values as `tokstream prep` parses them (cli/usage.ts): a string, true for a flag, undefined when absent. */
+export type OptionValues = Readonly<Record<string, string | boolean | undefined>>;
 
-type Raw = Map<string, string | true>;
-
-/** `--name value`, `--name=value` and bare `--flag`; only names in `known` are accepted. */
-export function parseArgs(argv: string[], known: Record<string, 'value' | 'flag'>): Raw {
-  const out: Raw = new Map();
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    const m = /^--([a-z0-9-]+)(?:=(.*))?$/.exec(a);
-    if (!m) throw new UsageError(`unexpected argument ${JSON.stringify(a)}`);
-    const [, name, inline] = m;
-    const kind = known[name];
-    if (!kind) throw new UsageError(`unknown option --${name}`);
-    if (kind === 'flag') {
-      if (inline !== undefined) throw new UsageError(`--${name} takes no value`);
-      out.set(name, true);
-    } else {
-      const v = inline ?? argv[++i];
-      if (v === undefined) throw new UsageError(`--${name} needs a value`);
-      out.set(name, v);
-    }
-  }
-  return out;
-}
-
-export function str(raw: Raw, name: string, fallback?: string): string {
-  const v = raw.get(name);
+export function str(values: OptionValues, name: string, fallback?: string): string {
+  const v = values[name];
   if (typeof v === 'string') return v;
   if (fallback === undefined) throw new UsageError(`--${name} is required`);
   return fallback;
 }
 
-export function num(raw: Raw, name: string, fallback: number, opts: { min?: number; max?: number; int?: boolean } = {}): number {
-  const v = raw.get(name);
+export function num(values: OptionValues, name: string, fallback: number, opts: { min?: number; max?: number; int?: boolean } = {}): number {
+  const v = values[name];
   if (v === undefined) return fallback;
   const n = parseSize(String(v));
   if (!Number.isFinite(n) || (opts.int && !Number.isInteger(n)) || n < (opts.min ?? -Infinity) || n > (opts.max ?? Infinity)) {
@@ -59,40 +35,6 @@ function parseSize(s: string): number {
   return Number(m[1]) * mult;
 }
 
-/** Options that shape the output (they go into the plan). */
-export const PLAN_OPTIONS = {
-  input: 'value',
-  out: 'value',
-  model: 'value',
-  'models-dir': 'value',
-  codebooks: 'value',
-  vad: 'flag',
-  'vad-threshold-db': 'value',
-  'vad-min-sec': 'value',
-  'vad-max-sec': 'value',
-  'vad-min-silence-sec': 'value',
-  'vad-pad-sec': 'value',
-  'shard-bytes': 'value',
-  'job-items': 'value',
-  'job-bytes': 'value',
-  'chunk-frames': 'value',
-  'max-item-sec': 'value',
-} as const;
-
-/** Options that only decide how fast the work goes (never the bytes). */
-export const EXEC_OPTIONS = {
-  'models-dir': 'value',
-  workers: 'value',
-  threads: 'value',
-  decoders: 'value',
-  batch: 'value',
-  provider: 'value',
-  'ffmpeg-timeout-sec': 'value',
-  'decode-group': 'value',
-  'decode-group-mib': 'value',
-  quiet: 'flag',
-} as const;
-
 export interface PlanOptions {
   input: string;
   out: string;
@@ -105,8 +47,8 @@ export interface PlanOptions {
   maxItemSec: number;
 }
 
-export function planOptions(raw: Raw): PlanOptions {
-  const vad = raw.has('vad')
+export function planOptions(raw: OptionValues): PlanOptions {
+  const vad = raw.vad === true
     ? {
         thresholdDb: num(raw, 'vad-threshold-db', DEFAULT_VAD.thresholdDb, { max: 0 }),
         minSec: num(raw, 'vad-min-sec', DEFAULT_VAD.minSec, { min: 0 }),
@@ -116,12 +58,12 @@ export function planOptions(raw: Raw): PlanOptions {
       }
     : null;
   if (vad && vad.maxSec <= vad.minSec) throw new UsageError('--vad-max-sec must be greater than --vad-min-sec');
-  if (!vad && [...raw.keys()].some((k) => k.startsWith('vad-'))) throw new UsageError('--vad-* options need --vad');
+  if (!vad && Object.entries(raw).some(([k, v]) => k.startsWith('vad-') && v !== undefined)) throw new UsageError('--vad-* options need --vad');
   return {
     input: resolve(str(raw, 'input')),
     out: resolve(str(raw, 'out')),
     modelDir: modelDir(raw),
-    codebooks: raw.has('codebooks') ? num(raw, 'codebooks', 0, { min: 1, int: true }) : undefined,
+    codebooks: raw.codebooks !== undefined ? num(raw, 'codebooks', 0, { min: 1, int: true }) : undefined,
     vad,
     shardBytes: num(raw, 'shard-bytes', 256 * 1024 ** 2, { min: 4096, int: true }),
     sizing: { jobItems: num(raw, 'job-items', 2000, { min: 1, int: true }), jobBytes: num(raw, 'job-bytes', 1024 ** 3, { min: 1, int: true }) },
@@ -130,7 +72,7 @@ export function planOptions(raw: Raw): PlanOptions {
   };
 }
 
-export function modelDir(raw: Raw, name?: string): string {
+export function modelDir(raw: OptionValues, name?: string): string {
   return resolve(str(raw, 'models-dir', packageModelsDir()), name ?? str(raw, 'model', 'default'));
 }
 
@@ -146,7 +88,7 @@ export interface ExecOptions {
   quiet: boolean;
 }
 
-export function execOptions(raw: Raw): ExecOptions {
+export function execOptions(raw: OptionValues): ExecOptions {
   const cores = availableParallelism();
   const provider = str(raw, 'provider', 'cpu');
   if (provider !== 'cpu' && provider !== 'cuda' && provider !== 'auto') throw new UsageError('--provider must be cpu, cuda or auto');
@@ -168,6 +110,6 @@ export function execOptions(raw: Raw): ExecOptions {
       files: num(raw, 'decode-group', DEFAULT_DECODE_GROUP.files, { min: 1, max: 1000, int: true }),
       outputBytes: num(raw, 'decode-group-mib', DEFAULT_DECODE_GROUP.outputBytes / 1024 ** 2, { min: 1, max: 65536 }) * 1024 ** 2,
     },
-    quiet: raw.has('quiet'),
+    quiet: raw.quiet === true,
   };
 }

@@ -1,10 +1,11 @@
 import { Queue, UnrecoverableError, Worker, type ConnectionOptions, type Job } from 'bullmq';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
+import { UsageError } from '../cli/usage.js';
 import type { EncoderPool } from './encoder-pool.js';
 import { readJobResult, runJob } from './job.js';
 import { preparePlan, startPool } from './local.js';
-import { UsageError, type ExecOptions, type PlanOptions } from './options.js';
+import type { ExecOptions, PlanOptions } from './options.js';
 import { jobName, loadPlanHeader, type PlanHeader } from './plan.js';
 import { Semaphore } from './sync.js';
 

@@ -1,8 +1,14 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { KEY_PROTOCOL_PREFIX, PROTOCOL_V1 } from '../clients/ts/protocol.js';
-import type { ServerConfig } from './config.js';
+import { KEY_PROTOCOL_PREFIX, PROTOCOL_V1 } from '../protocol/stream.js';
+
+/** The settings auth reads (declared here: the settings table imports rooms/grants.ts, which imports this file). */
+export interface AuthSettings {
+  apiKeys: readonly string[];
+  noAuth: boolean;
+  allowedOrigins: readonly string[];
+}
 
 export type AuthFailure = { code: 'unauthorized' | 'origin_not_allowed'; message: string };
 
@@ -13,7 +19,7 @@ export type AuthFailure = { code: 'unauthorized' | 'origin_not_allowed'; message
 export class Authenticator {
   private readonly digests: Buffer[];
 
-  constructor(private readonly config: Pick<ServerConfig, 'apiKeys' | 'noAuth' | 'allowedOrigins'>) {
+  constructor(private readonly config: AuthSettings) {
     // comparing fixed-length digests keeps the check constant-time whatever the key lengths
     this.digests = config.apiKeys.map(digest);
   }

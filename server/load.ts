@@ -8,7 +8,7 @@ export interface ModelLoad {
   realtimeBusyShare: number;
   /** Same, all work (bulk HTTP jobs included). */
   busyShare: number;
-  /** Realtime queue wait, ms: the larger of the recent mean and the oldest window still queued. */
+  /** Realtime queue wait, ms: the longest a runnable stream window queued now has waited (BatcherStats.realtimeWaitMs). */
   queueWaitMs: number;
 }
 

@@ -23,6 +23,10 @@ export class ServerMetrics {
   readonly activeStreams = new Gauge({ name: 'tokstream_streams_active', help: 'Started streams', labelNames: ['model', 'direction'] as const, registers: [this.registry] });
   readonly streamsTotal = new Counter({ name: 'tokstream_streams_total', help: 'Streams started', labelNames: ['model', 'direction'] as const, registers: [this.registry] });
   readonly refused = new Counter({ name: 'tokstream_streams_refused_total', help: 'Connections or starts refused', labelNames: ['reason'] as const, registers: [this.registry] });
+  readonly cut = new Counter({
+    name: 'tokstream_ws_cut_total', help: 'WebSocket connections dropped without a completed close handshake (the client sees 1006), by the error it never read or no_pong',
+    labelNames: ['reason'] as const, registers: [this.registry],
+  });
   readonly errors = new Counter({ name: 'tokstream_stream_errors_total', help: 'Errors sent to stream clients, by code', labelNames: ['code'] as const, registers: [this.registry] });
   readonly batchSize = new Histogram({
     name: 'tokstream_batch_size', help: 'Windows per ONNX run', labelNames: ['model', 'kind'] as const,

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_SERVER_CONFIG, serverUsage } from '../server/config.js';
+import { DEFAULT_SERVER_CONFIG, SETTINGS } from '../server/config.js';
 import { ROOT } from './prep-helpers.js';
 
 // deploy/ cannot run here (no Docker engine, no cluster); test/haproxy.test.ts runs its HAProxy
@@ -23,9 +23,9 @@ function num(text: string, re: RegExp, what: string): number {
 
 describe('deploy/', () => {
   it('uses only settings the server knows', () => {
-    const known = new Set([...serverUsage().matchAll(/env (TOKSTREAM_[A-Z_]+)/g)].map((m) => m[1]));
-    // HAProxy's own addresses, and Redis for rooms across nodes (its setting comes with the room relay)
-    const elsewhere = new Set(['TOKSTREAM_LB_BIND', 'TOKSTREAM_LB_STATS', 'TOKSTREAM_NODE_1', 'TOKSTREAM_NODE_2', 'TOKSTREAM_REDIS_URL']);
+    const known = new Set<string>(SETTINGS.map((s) => s.env));
+    // HAProxy's own addresses
+    const elsewhere = new Set(['TOKSTREAM_LB_BIND', 'TOKSTREAM_LB_STATS', 'TOKSTREAM_NODE_1', 'TOKSTREAM_NODE_2']);
     const used = new Set([...`${compose}\n${k8s}`.matchAll(/\b(TOKSTREAM_[A-Z0-9_]+)\b/g)].map((m) => m[1]));
     expect(used.size).toBeGreaterThan(3);
     for (const name of used) expect(known.has(name) || elsewhere.has(name), name).toBe(true);

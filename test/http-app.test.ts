@@ -1,4 +1,6 @@
-import { createReadStream, readFileSync } from 'node:fs';
+import { createReadStream, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openEncodeStream, type WebSocketCtor } from '../clients/ts/client.js';
@@ -6,7 +8,9 @@ import { openAudio } from '../codec/audio-input.js';
 import { CodecModel } from '../codec/model.js';
 import { concatTokens } from '../codec/stream-encoder.js';
 import { readTok } from '../codec/tokfile.js';
+import { parseServerArgs } from '../server/config.js';
 import { DEFAULT_HTTP_API_CONFIG } from '../server/http/config.js';
+import { startServer } from '../server/main.js';
 import { DEFAULT_MODEL_DIR, convertAudio, readPcm, speechWav } from './helpers/fixtures.js';
 import { startTestServer } from './helpers/stream-harness.js';
 
@@ -38,6 +42,22 @@ async function offlineTokens(pcm: AsyncIterable<Float32Array> | Float32Array[], 
 }
 
 describe('HTTP API in the server', () => {
+  it('takes its limits from the server settings (TOKSTREAM_HTTP_* variables)', async () => {
+    // no model needed: the size limit is enforced while the upload is read
+    const empty = mkdtempSync(join(tmpdir(), 'tokstream-no-models-'));
+    const config = parseServerArgs(['--host', '127.0.0.1', '--port', '0', '--models-dir', empty, '--no-demo', '--log-level', 'silent'],
+      { TOKSTREAM_NO_AUTH: '1', TOKSTREAM_HTTP_MAX_BODY_BYTES: '1000' });
+    const small = await startServer(config);
+    try {
+      const res = await fetch(`${small.url}/v1/encode`, { method: 'POST', body: new Uint8Array(5000) });
+      expect(res.status).toBe(413);
+      expect((await res.json()).error.message).toContain('1000-byte limit');
+      expect(small.app.tokstream.config.maxBodyBytes).toBe(1000);
+    } finally {
+      await small.close();
+    }
+  });
+
   it('takes the API key wherever the streams take it, and refuses requests without one', async () => {
     const none = await fetch(`${server.url}/v1/models`);
     expect(none.status).toBe(401);

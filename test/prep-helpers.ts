@@ -11,12 +11,12 @@ const CLI = join(ROOT, 'bin', 'tokstream.js');
 export function ensureBuilt(): void {
   const newest = (dir: string): number =>
     Math.max(0, ...readdirSync(join(ROOT, dir)).filter((f) => f.endsWith('.ts')).map((f) => statSync(join(ROOT, dir, f)).mtimeMs));
-  const built = join(ROOT, 'dist', 'prep', 'cli.js');
-  const sources = ['prep', 'codec', 'server', 'server/stream', 'server/http', 'server/rooms', 'clients/ts'];
-  const stale = !existsSync(built) || !existsSync(join(ROOT, 'dist', 'server', 'cli.js')) || statSync(built).mtimeMs < Math.max(...sources.map(newest));
+  const built = join(ROOT, 'dist', 'cli', 'main.js');
+  const sources = ['cli', 'prep', 'codec', 'codec/pure', 'server', 'server/stream', 'server/http', 'server/rooms', 'clients/ts'];
+  const stale = !existsSync(built) || statSync(built).mtimeMs < Math.max(...sources.map(newest));
   // tsc still writes JS when unrelated files have type errors; what matters is that ours exist
   if (stale) spawnSync('npx', ['tsc', '-p', 'tsconfig.json'], { cwd: ROOT, stdio: 'ignore' });
-  if (!existsSync(built)) throw new Error('dist/prep/cli.js missing after tsc');
+  if (!existsSync(built)) throw new Error('dist/cli/main.js missing after tsc');
 }
 
 const SENTENCES = [

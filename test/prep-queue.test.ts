@@ -1,42 +1,26 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startRedis } from './helpers/redis-server.js';
 import { MODELS, ensureBuilt, makeCorpus, readIndex, runCli, startCli, treeHashes, waitFor } from './prep-helpers.js';
 
 const work = mkdtempSync(join(tmpdir(), 'tokstream-prep-queue-'));
 const corpus = join(work, 'corpus');
-let redis: ChildProcess | undefined;
+let redis: Awaited<ReturnType<typeof startRedis>> | undefined;
 let port = 0;
 const plan = ['--models-dir', MODELS, '--job-items', '4', '--shard-bytes', '16K'];
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
 
 beforeAll(async () => {
   ensureBuilt();
   makeCorpus(corpus, 24);
-  port = await freePort();
-  redis = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let log = '';
-  redis.stdout!.on('data', (d) => (log += d));
-  await waitFor(() => /Ready to accept connections/.test(log), 20_000, 'redis-server');
+  redis = await startRedis();
+  port = redis.port;
 });
 
 afterAll(async () => {
-  redis?.kill('SIGTERM');
-  if (redis && redis.exitCode === null) await new Promise((r) => redis!.once('exit', r));
+  await redis?.stop();
   rmSync(work, { recursive: true, force: true });
 });
 

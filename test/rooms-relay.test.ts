@@ -1,9 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { encodeTokenPacket, type TokenPacket } from '../clients/ts/protocol.js';
-import { joinRoom, openRoomPublisher, type RoomEvent, type RoomSubscription } from '../clients/ts/room-client.js';
-import { KIND_ROOM_TOKENS, decodeRoomPacket } from '../clients/ts/room-protocol.js';
+import { encodeTokenPacket } from '../protocol/stream.js';
+import { joinRoom, openRoomPublisher, type RoomEvent } from '../clients/ts/room-client.js';
+import { KIND_ROOM_TOKENS, decodeRoomPacket } from '../protocol/rooms.js';
 import { readPcm, speechWav } from './helpers/fixtures.js';
+import { collect, ownPackets, until } from './helpers/rooms.js';
 import { Probe, startTestServer } from './helpers/stream-harness.js';
 
 const API_KEY = 'rooms-api-key-1';
@@ -24,23 +25,6 @@ afterAll(async () => {
   await server?.close();
 });
 
-/** Collects a subscription's events in the background. */
-function collect(sub: RoomSubscription): { events: RoomEvent[]; done: Promise<void> } {
-  const events: RoomEvent[] = [];
-  const done = (async () => {
-    for await (const e of sub) events.push(e);
-  })();
-  return { events, done };
-}
-
-async function until(pred: () => boolean, ms = 20_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!pred()) {
-    if (Date.now() > end) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
 const tokenEvents = (events: RoomEvent[], publisher?: number) =>
   events.flatMap((e) => (e.type === 'tokens' && (publisher === undefined || e.publisher === publisher) ? [e] : []));
 
@@ -51,10 +35,7 @@ describe('rooms: publish and listen', () => {
     const e = collect(early);
     const pub = await openRoomPublisher({ url: `${base}/v1/rooms/publish`, room: 'lobby', label: 'alice', epochMs: 1234.5, apiKey: API_KEY, WebSocket: WebSocket as never, sampleRate: 16000, codebooks: 4, chunkMs: 80 });
     expect(pub.ready).toMatchObject({ room: 'lobby', publisher: 1, codebooks: 4 });
-    const own: TokenPacket[] = [];
-    const echo = (async () => {
-      for await (const p of pub) own.push(p);
-    })();
+    const { packets: own, done: echo } = ownPackets(pub);
     const half = Math.floor(speech.length / 2);
     pub.write(speech.subarray(0, half));
     await pub.flush();
@@ -172,53 +153,90 @@ describe('rooms: room-scoped keys', () => {
 });
 
 describe('rooms: slow listeners', () => {
-  it('drops packets for a listener that does not read, never for the others, and never blocks the publisher', async () => {
+  it('a listener that stops reading is detected by its unconfirmed bytes, dropped per policy and closed with slow_consumer, not by the ping timeout', async () => {
+    // pings every 60 s: a close within seconds cannot be the ping timeout
+    const s = await startTestServer({ roomMaxQueuedBytes: 16 * 1024, roomStallMs: 400, pingIntervalMs: 60_000 });
+    const url = s.url.replace('http', 'ws') + '/v1/rooms/listen';
     const join = async () => {
-      const p = new Probe(`${base}/v1/rooms/listen`, { headers: { authorization: `Bearer ${API_KEY}` } });
+      const p = new Probe(url);
       await p.opened;
       p.sendJson({ type: 'join', room: 'slow' });
-      await p.nextText('joined');
-      return p;
+      return Object.assign(p, { subscriberId: (await p.nextText('joined')).subscriberId as string });
     };
-    const [fast, slow] = [await join(), await join()];
-    (slow.ws as unknown as { _socket: { pause(): void } })._socket.pause(); // stops reading: the kernel buffers fill, then ws queues
-    const room = server.app.rooms.registry.get('slow');
-    const info = room.addPublisher({ streamId: 's-test', model: 'default', modelVersion: '1', modelSampleRate: 24000, hopLength: 320, frameRate: 75, codebooks: 8, codebookSize: 1024, codeBytes: 2, chunkFrames: 2000, decoderLookaheadFrames: 1 });
-    const frames = 2000; // 32 KB packets fill buffers quickly
-    const codes = new Int32Array(8 * frames).map((_, i) => i % 1024);
-    const count = 300;
-    let worstPublishMs = 0;
-    for (let i = 0; i < count; i++) {
-      const t = performance.now();
-      room.publish(info.publisher, encodeTokenPacket({ numCodebooks: 8, numFrames: frames, codes }, i, i * frames, 2));
-      worstPublishMs = Math.max(worstPublishMs, performance.now() - t);
-      await new Promise((r) => setImmediate(r)); // let the fast listener's socket drain
-    }
-    room.removePublisher(info.publisher);
-    await fast.nextText('publisher_left');
-    const got = fast.binaries().map((f) => decodeRoomPacket(f).packet.firstFrame);
-    expect(got).toEqual(Array.from({ length: count }, (_, i) => i * frames));
-    const slowListener = [...server.app.rooms.listeners].find((l) => l.dropped > 0);
-    expect(slowListener).toBeDefined();
-    expect(slowListener!.sent + slowListener!.dropped).toBe(count);
-    // publishing is a non-blocking send per listener: far below a chunk even for 32 KB packets
-    expect(worstPublishMs).toBeLessThan(80);
+    try {
+      const [fast, slow] = [await join(), await join()];
+      // stops reading: the kernel's socket buffers (megabytes on loopback) take what is sent, ws's bufferedAmount stays 0
+      (slow.ws as unknown as { _socket: { pause(): void } })._socket.pause();
+      const room = s.app.tokstream.rooms.registry.get('slow');
+      const info = room.addPublisher({ streamId: 's-test', model: 'default', modelVersion: '1', modelSampleRate: 24000, hopLength: 320, frameRate: 75, codebooks: 8, codebookSize: 1024, codeBytes: 2, chunkFrames: 100, decoderLookaheadFrames: 1 });
+      const slowListener = [...s.app.tokstream.rooms.listeners].find((l) => l.id === slow.subscriberId)!;
+      const frames = 100; // 1.6 KB packets
+      const codes = new Int32Array(8 * frames).map((_, i) => i % 1024);
+      const t0 = performance.now();
+      let count = 0;
+      let worstPublishMs = 0;
+      while (!slowListener.failure && performance.now() - t0 < 20_000) {
+        const t = performance.now();
+        room.publish(info.publisher, encodeTokenPacket({ numCodebooks: 8, numFrames: frames, codes }, count, count * frames, 2));
+        worstPublishMs = Math.max(worstPublishMs, performance.now() - t);
+        count++;
+        await until(() => fast.binaries().length === count); // the healthy listener keeps up
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      const closedAfterMs = performance.now() - t0;
+      expect(slowListener.failure).toBe('slow_consumer');
+      expect(closedAfterMs).toBeLessThan(10_000);
+      expect(slowListener.dropped).toBeGreaterThan(0);
+      expect(slowListener.sent + slowListener.dropped).toBe(count);
+      // it was dropped on what it had not confirmed: far below what the kernel buffers could have hidden
+      expect(slowListener.sent * (16 + 8 + frames * 16)).toBeLessThan(64 * 1024);
+      // the healthy listener got every packet, in order; publishing never waited
+      room.removePublisher(info.publisher);
+      await fast.nextText('publisher_left');
+      expect(fast.binaries().map((f) => decodeRoomPacket(f).packet.firstFrame)).toEqual(Array.from({ length: count }, (_, i) => i * frames));
+      expect(worstPublishMs).toBeLessThan(80);
+      const metrics = await (await fetch(`${s.url}/metrics`)).text();
+      expect(metrics).toMatch(new RegExp(`tokstream_room_packets_dropped_total ${slowListener.dropped}\\b`));
+      expect(metrics).toMatch(/tokstream_room_slow_listeners_total 1\b/);
+      // the client, not reading, never completes the close handshake: the server cuts it and counts that
+      const cut = async () => /tokstream_ws_cut_total\{reason="slow_consumer"\} 1\b/.test(await (await fetch(`${s.url}/metrics`)).text());
+      for (let i = 0; i < 100 && !(await cut()); i++) await new Promise((r) => setTimeout(r, 50));
+      expect(await cut()).toBe(true);
+      (slow.ws as unknown as { _socket: { resume(): void } })._socket.resume();
+      // reading again, it finds the typed error and close frame that waited in the socket buffers
+      expect(await slow.closed).toBe(4009);
+      expect(slow.texts().at(-1)).toMatchObject({ type: 'error', code: 'slow_consumer', fatal: true });
+      const delivered = slow.binaries().map((f) => decodeRoomPacket(f).packet.firstFrame);
+      expect(delivered.length).toBe(slowListener.sent);
+      expect(delivered.every((f, i) => i === 0 || f > delivered[i - 1])).toBe(true);
 
-    // the stalled listener is closed once everything has been dropped for roomStallMs (400 ms here)
-    const again = room.addPublisher({ ...info, streamId: 's-test-2' });
-    const deadline = Date.now() + 5000;
-    while (server.app.rooms.listeners.has(slowListener!) && Date.now() < deadline) {
-      room.publish(again.publisher, encodeTokenPacket({ numCodebooks: 8, numFrames: frames, codes }, 0, 0, 2));
-      await new Promise((r) => setTimeout(r, 50));
+      fast.sendJson({ type: 'close' });
+      expect(await fast.nextText('closed')).toEqual({ type: 'closed', frames: count * frames, dropped: 0, packets: count, packetsDropped: 0 });
+    } finally {
+      await s.close();
     }
-    room.removePublisher(again.publisher);
-    expect(slowListener!.failure).toBe('slow_consumer');
-    (slow.ws as unknown as { _socket: { resume(): void } })._socket.resume();
-    await slow.closed;
-    const delivered = slow.binaries().map((f) => decodeRoomPacket(f).packet.firstFrame);
-    // what did arrive is in order, with gaps the frame indices reveal
-    expect(delivered.length).toBeLessThan(count);
-    expect(delivered.every((f, i) => i === 0 || f > delivered[i - 1])).toBe(true);
-    fast.ws.close();
+  });
+
+  it('a listener that answers no ping for a ping interval is closed with slow_consumer; a silent stream is cut and counted as no_pong', async () => {
+    const s = await startTestServer({ pingIntervalMs: 300 });
+    try {
+      const listener = new Probe(s.url.replace('http', 'ws') + '/v1/rooms/listen');
+      await listener.opened;
+      listener.sendJson({ type: 'join', room: 'quiet' });
+      await listener.nextText('joined');
+      const stream = new Probe(s.wsUrl);
+      await stream.opened;
+      for (const p of [listener, stream]) (p.ws as unknown as { _socket: { pause(): void } })._socket.pause();
+      const [l] = [...s.app.tokstream.rooms.listeners];
+      await until(() => l.failure !== undefined, 5000);
+      expect(l.failure).toBe('slow_consumer');
+      const text = async () => (await fetch(`${s.url}/metrics`)).text();
+      await until(() => s.app.tokstream.streams.connections.size === 0, 5000);
+      const m = await text();
+      expect(m).toMatch(/tokstream_ws_cut_total\{reason="no_pong"\} 1\b/);
+      expect(m).toMatch(/tokstream_room_slow_listeners_total 1\b/);
+    } finally {
+      await s.close();
+    }
   });
 });

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { encodeAudioIn, encodeTokenPacket } from '../clients/ts/protocol.js';
+import { encodeAudioIn, encodeTokenPacket } from '../protocol/stream.js';
 import { Probe, startTestServer } from './helpers/stream-harness.js';
 
 const servers: { close(): Promise<void> }[] = [];
@@ -34,19 +34,64 @@ describe('admission', () => {
     expect(metrics).toMatch(/tokstream_streams_refused_total\{reason="too_many_streams"\} 1/);
   });
 
-  it('refuses start with overloaded (4013) while the model queue wait is above the admission limit', async () => {
-    const s = await server({ admissionMaxQueueMs: 0.001, maxBatchWaitMs: 5 });
-    const first = new Probe(s.wsUrl);
-    await first.opened;
-    first.sendJson({ type: 'start', direction: 'encode', format: 'f32le' });
-    await first.nextText('ready');
-    first.ws.send(encodeAudioIn(new Float32Array(12000), 'f32le'));
-    await first.next((m) => 'binary' in m);
-    const late = new Probe(s.wsUrl);
-    await late.opened;
-    late.sendJson({ type: 'start', direction: 'encode' });
-    expect(await late.closed).toBe(4013);
-    expect(late.texts()[0]).toMatchObject({ code: 'overloaded', fatal: true });
+  async function startedEncode(url: string): Promise<Probe> {
+    const p = new Probe(url);
+    await p.opened;
+    p.sendJson({ type: 'start', direction: 'encode', format: 'f32le' });
+    await p.nextText('ready');
+    return p;
+  }
+
+  /** Sends `seconds` of audio at once on a started encode stream, in frames of 32 KB, and closes it. */
+  function burst(p: Probe, seconds: number): Probe {
+    const pcm = new Float32Array(24000 * seconds).map((_, i) => Math.sin(i / 7) * 0.3);
+    for (let i = 0; i < pcm.length; i += 8000) p.ws.send(encodeAudioIn(pcm.subarray(i, i + 8000), 'f32le'));
+    p.sendJson({ type: 'close' });
+    return p;
+  }
+
+  async function startOutcome(url: string): Promise<string> {
+    const p = new Probe(url);
+    await p.opened;
+    p.sendJson({ type: 'start', direction: 'encode' });
+    const m = await p.next((x) => 'text' in x && (x.text.type === 'ready' || x.text.type === 'error'));
+    p.ws.close();
+    return 'text' in m ? (m.text.type === 'ready' ? 'ready' : m.text.code) : '?';
+  }
+
+  it('one legal burst (9 s at once, under maxAheadSec) does not refuse the streams after it, during or after its processing', async () => {
+    const s = await server({ maxAheadSec: 10, maxBufferedSec: 10 });
+    const p = burst(await startedEncode(s.wsUrl), 9);
+    // while the burst's chunks are still queued (each waits for the one before): that is its own backlog
+    expect(await startOutcome(s.wsUrl)).toBe('ready');
+    expect(await p.nextText('closed', 60_000)).toMatchObject({ frames: 675 });
+    for (let i = 0; i < 8; i++) expect(await startOutcome(s.wsUrl)).toBe('ready');
+  });
+
+  it('refuses start with overloaded (4013) while runnable work waits beyond the limit, and admits again once it has drained', async () => {
+    // one window per run: several bursting streams make each other wait
+    const s = await server({ maxAheadSec: 10, maxBufferedSec: 10, maxBatch: 1, maxBatchWaitMs: 0, admissionMaxQueueMs: 5 });
+    const streams = await Promise.all(Array.from({ length: 6 }, () => startedEncode(s.wsUrl)));
+    const bursts = streams.map((p) => burst(p, 4));
+    const outcomes: string[] = [];
+    let refused: Probe | undefined;
+    while (!refused && bursts.some((b) => !b.texts().some((t) => t.type === 'closed'))) {
+      const late = new Probe(s.wsUrl);
+      await late.opened;
+      late.sendJson({ type: 'start', direction: 'encode' });
+      const m = await late.next((x) => 'text' in x && (x.text.type === 'ready' || x.text.type === 'error'));
+      outcomes.push((m as { text: Record<string, string> }).text.code ?? 'ready');
+      if ((m as { text: Record<string, string> }).text.code === 'overloaded') refused = late;
+      else late.ws.close();
+    }
+    expect(outcomes).toContain('overloaded');
+    expect(await refused!.closed).toBe(4013);
+    for (const b of bursts) await b.nextText('closed', 60_000);
+    // drained: admitted at once, every time
+    expect(s.app.tokstream.batchers.get('default')!.stats()).toMatchObject({ queuedRealtime: 0, realtimeWaitMs: 0 });
+    for (let i = 0; i < 4; i++) expect(await startOutcome(s.wsUrl)).toBe('ready');
+    const metrics = await (await fetch(`${s.url}/metrics`)).text();
+    expect(metrics).toMatch(/tokstream_streams_refused_total\{reason="overloaded"\} [1-9]/);
   });
 });
 

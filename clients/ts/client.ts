@@ -13,7 +13,7 @@
 import {
   KIND_AUDIO_OUT, KIND_TOKENS, PROTOCOL_VERSION, decodeAudioOut, decodeTokenPacket, encodeAudioIn, encodeTokenPacket, type AudioPacket,
   type ClosedMessage, type Direction, type DrainingMessage, type FlushedMessage, type ReadyMessage, type SampleFormat, type ServerMessage, type TokenPacket, type Tokens,
-} from './protocol.js';
+} from '../../protocol/stream.js';
 import {
   Inbox, TokstreamError, openSocket, reportServerError, sendJson, startKeepalive, type SocketOptions, type WebSocketLike,
 } from './socket.js';
@@ -35,7 +35,7 @@ export interface StreamOptions extends SocketOptions {
   onError?: (e: TokstreamError) => void;
   /** The server began to drain: the stream runs on for up to `closeInMs`; open the next one elsewhere. */
   onDraining?: (m: DrainingMessage) => void;
-  /** [issue 8] Extra `start` fields for protocol extensions (rooms: room, label, epochMs; see room-client.ts). */
+  /** Extra `start` fields for protocol extensions (rooms: room, label, epochMs; see room-client.ts). */
   startExtra?: Record<string, unknown>;
 }
 

@@ -47,7 +47,7 @@ def _code_clip(clip, model_dir, codebooks, work_dir, rate):
 def run_cli(model_dir, clips, codebooks, work_dir, rate, workers=2):
     """{clip name: (codes int64 [max K, frames], {k: decoded float64 audio})} and the number of clips whose
     K-codebook files did not hold exactly the first K codebooks of the largest-K file (0 when consistent)."""
-    if not os.path.exists(os.path.join(REPO, "dist", "server", "cli.js")):
+    if not os.path.exists(os.path.join(REPO, "dist", "cli", "main.js")):
         raise SystemExit("tokstream CLI not built: run `npm run build` first")
     os.makedirs(work_dir, exist_ok=True)
     manifest_path = os.path.join(model_dir, "manifest.json")

@@ -1,7 +1,6 @@
 import multipart from '@fastify/multipart';
 import type { FastifyInstance } from 'fastify';
-import type { TokstreamServices } from '../app.js';
-import { httpApiConfigFromEnv, resolveHttpApiConfig } from './config.js';
+import { resolveHttpApiConfig } from './config.js';
 import { registerDecodeRoute } from './decode-route.js';
 import type { HttpApiOptions, RouteDeps } from './deps.js';
 import { registerEncodeRoute } from './encode-route.js';
@@ -16,9 +15,9 @@ export type { HttpApiOptions } from './deps.js';
 /**
  * The batch HTTP API as a fastify plugin (encapsulated: its body parsers and
  * error handler apply to its own routes only). Inside the server it takes the
- * models, batchers and auth the streams use from `app.tokstream` (server/app.ts),
+ * models, batchers and auth the streams use from `app.tokstream` (server/services.ts),
  * so bulk jobs share model sessions and batchers with the streams; tests and
- * embedders may pass them explicitly:
+ * embedders may pass them explicitly (settings not given take their defaults):
  *
  *   app.register(httpApi, { models, broken, batcherFor, authenticate, config })
  */
@@ -27,7 +26,7 @@ export async function httpApi(app: FastifyInstance, opts: Partial<HttpApiOptions
   if (!resolved.models || !resolved.broken || !resolved.batcherFor) {
     throw new Error('http api: no models/batchers given and none on app.tokstream');
   }
-  const config = resolveHttpApiConfig(resolved.config ?? httpApiConfigFromEnv(process.env));
+  const config = resolveHttpApiConfig(resolved.config);
   const deps: RouteDeps = {
     ...(resolved as HttpApiOptions),
     config,
@@ -54,10 +53,10 @@ export async function httpApi(app: FastifyInstance, opts: Partial<HttpApiOptions
   registerDecodeRoute(app, deps);
 }
 
-/** What server/app.ts shares on `app.tokstream`, as plugin options. */
+/** The shared services on `app.tokstream` (absent when the plugin runs alone), as plugin options. */
 function fromServices(app: FastifyInstance): Partial<HttpApiOptions> {
-  const s = (app as { tokstream?: TokstreamServices }).tokstream;
-  if (!s) return {};
+  if (!app.hasDecorator('tokstream')) return {};
+  const s = app.tokstream;
   return {
     models: s.registry.models,
     versions: s.registry.versions,
@@ -71,6 +70,8 @@ function fromServices(app: FastifyInstance): Partial<HttpApiOptions> {
     // the streams' own check: API key unless --no-auth, and the browser origin allow-list
     authenticate: s.auth.hook(),
     drain: s.drain,
+    // the server's settings (flags, TOKSTREAM_HTTP_* variables), read and checked once at start-up
+    config: s.config,
   };
 }
 

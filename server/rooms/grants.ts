@@ -1,6 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
-import { ROOM_NAME } from '../../clients/ts/room-protocol.js';
+import { ROOM_NAME } from '../../protocol/rooms.js';
 import { presentedKey, type AuthFailure, type Authenticator } from '../auth.js';
 
 export type RoomRole = 'publish' | 'listen';
@@ -13,8 +13,9 @@ export interface RoomAccess {
 }
 
 const KEY = /^[A-Za-z0-9._~-]{8,256}$/;
+const SHARED_GRANT = /^[0-9a-f]{64}:(publish|listen):[^:]+$/;
 
-/** Why a `--room-key` entry is malformed, or undefined when it is fine (config.ts checks at start-up). */
+/** Why a `--room-key` entry is malformed, or undefined when it is fine (the settings table checks each entry at start-up). */
 export function roomKeyProblem(entry: string): string | undefined {
   const parts = entry.split(':');
   if (parts.length !== 3) return `room key "${redact(entry)}" must be <key>:<publish|listen>:<room|*>`;
@@ -31,12 +32,25 @@ export function roomKeyProblem(entry: string): string | undefined {
  * its grants say. Origin rules are the Authenticator's.
  */
 export class RoomAuth {
-  private readonly grants: { digest: Buffer; role: RoomRole; room: string }[];
+  private grants: { digest: Buffer; role: RoomRole; room: string }[];
+  /** This node's own grants as `<sha256 hex of the key>:<role>:<room>`: what rooms across nodes share. */
+  readonly shareable: string[];
 
   constructor(private readonly auth: Authenticator, roomKeys: string[]) {
-    this.grants = roomKeys.map((entry) => {
+    this.shareable = roomKeys.map((entry) => {
       const [key, role, room] = entry.split(':');
-      return { digest: digest(key), role: role as RoomRole, room };
+      return `${digest(key).toString('hex')}:${role}:${room}`;
+    });
+    this.grants = [];
+    this.useShared(this.shareable);
+  }
+
+  /** Replaces the grants by those every node of a cluster holds (their union, this node's included). */
+  useShared(entries: readonly string[]): void {
+    const wellFormed = entries.filter((e) => SHARED_GRANT.test(e) && (e.endsWith(':*') || ROOM_NAME.test(e.slice(e.lastIndexOf(':') + 1))));
+    this.grants = [...new Set([...this.shareable, ...wellFormed])].map((entry) => {
+      const [hex, role, room] = entry.split(':');
+      return { digest: Buffer.from(hex, 'hex'), role: role as RoomRole, room };
     });
   }
 

@@ -1,5 +1,5 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
-import { encodeRoomPacket, type PublisherInfo } from '../../clients/ts/room-protocol.js';
+import { ROOM_TOKENS_HEADER, encodeRoomPacket, type PublisherInfo } from '../../protocol/rooms.js';
 
 /** A room member that receives packets: a listener connection (server/rooms/listener.ts). */
 export interface RoomSubscriber {
@@ -15,6 +15,7 @@ export interface RoomMetrics {
   publishers: Gauge;
   relayed: Counter;
   dropped: Counter;
+  slowListeners: Counter;
 }
 
 export function roomMetrics(registry: Registry): RoomMetrics {
@@ -23,6 +24,7 @@ export function roomMetrics(registry: Registry): RoomMetrics {
     publishers: new Gauge({ name: 'tokstream_room_publishers', help: 'Publishers in rooms', registers: [registry] }),
     relayed: new Counter({ name: 'tokstream_room_packets_relayed_total', help: 'Token packets sent to room listeners', registers: [registry] }),
     dropped: new Counter({ name: 'tokstream_room_packets_dropped_total', help: 'Token packets dropped for slow room listeners', registers: [registry] }),
+    slowListeners: new Counter({ name: 'tokstream_room_slow_listeners_total', help: 'Room listeners closed with slow_consumer', registers: [registry] }),
   };
 }
 
@@ -35,26 +37,29 @@ export class Room {
   readonly subscribers = new Set<RoomSubscriber>();
   /** Publisher slots taken by streams still starting (their `start` is accepted, `ready` not sent yet). */
   reserved = 0;
+  /** Listeners whose `join` waits for the relay (the room's state on other nodes). */
+  joining = 0;
   private nextPublisher = 1;
 
   constructor(readonly name: string) {}
 
   get empty(): boolean {
-    return this.publishers.size === 0 && this.subscribers.size === 0 && this.reserved === 0;
+    return this.publishers.size === 0 && this.subscribers.size === 0 && this.reserved === 0 && this.joining === 0;
   }
 
-  addPublisher(info: Omit<PublisherInfo, 'publisher' | 'nextFrame'>): PublisherInfo {
-    const full: PublisherInfo = { ...info, publisher: this.nextPublisher++, nextFrame: 0 };
+  /** `publisher`: the number a shared registry gave it (rooms across nodes); else the room numbers it. */
+  addPublisher(info: Omit<PublisherInfo, 'publisher' | 'nextFrame'>, publisher = this.nextPublisher++): PublisherInfo {
+    const full: PublisherInfo = { ...info, publisher, nextFrame: 0 };
     this.publishers.set(full.publisher, full);
     this.broadcast({ type: 'publisher_joined', publisher: full });
     return full;
   }
 
-  removePublisher(publisher: number): void {
+  removePublisher(publisher: number, frames?: number): void {
     const info = this.publishers.get(publisher);
     if (!info) return;
     this.publishers.delete(publisher);
-    this.broadcast({ type: 'publisher_left', publisher, frames: info.nextFrame });
+    this.broadcast({ type: 'publisher_left', publisher, frames: frames ?? info.nextFrame });
   }
 
   /** Relays one kind-2 packet of `publisher`; returns how many subscribers it was offered to. */
@@ -65,6 +70,22 @@ export class Room {
     info.nextFrame = dv.getUint32(8, true) + dv.getUint32(12, true);
     if (this.subscribers.size === 0) return 0;
     const frame = encodeRoomPacket(publisher, tokenPacket);
+    for (const s of this.subscribers) s.offer(frame);
+    return this.subscribers.size;
+  }
+
+  /**
+   * Relays a kind-16 frame made on another node; returns how many subscribers it was offered to.
+   * A packet that does not start at or after the publisher's next frame was already accounted for
+   * (a node catching up on a room sees it twice) and is not sent again.
+   */
+  deliver(frame: Uint8Array): number {
+    const dv = new DataView(frame.buffer, frame.byteOffset, frame.byteLength);
+    const info = this.publishers.get(dv.getUint32(4, true));
+    if (!info) return 0;
+    const firstFrame = dv.getUint32(ROOM_TOKENS_HEADER + 8, true);
+    if (firstFrame < info.nextFrame) return 0;
+    info.nextFrame = firstFrame + dv.getUint32(ROOM_TOKENS_HEADER + 12, true);
     for (const s of this.subscribers) s.offer(frame);
     return this.subscribers.size;
   }
@@ -98,5 +119,9 @@ export class RoomRegistry {
 
   get size(): number {
     return this.rooms.size;
+  }
+
+  names(): IterableIterator<string> {
+    return this.rooms.keys();
   }
 }

@@ -3,7 +3,7 @@
  * kind-16 frame that carries a publisher's token packet to subscribers. Plain TypeScript with no
  * Node or DOM dependency, shared by the server and every client.
  */
-import { WireError, decodeTokenPacket, frameView, type ReadyMessage, type TokenExpectations, type TokenPacket } from './protocol.js';
+import { WireError, decodeTokenPacket, frameView, type ReadyMessage, type StartMessage, type TokenExpectations, type TokenPacket } from './stream.js';
 
 export const ROOMS_PUBLISH_PATH = '/v1/rooms/publish';
 export const ROOMS_LISTEN_PATH = '/v1/rooms/listen';
@@ -31,6 +31,16 @@ export interface PublisherInfo
   nextFrame: number;
 }
 
+/** What a `start` on the publish path carries beyond an ordinary encode `start`. */
+export interface PublishStartFields {
+  room: string;
+  label?: string;
+  /** Wall clock (ms since the Unix epoch) when sample 0 was captured. */
+  epochMs?: number;
+}
+
+export type PublishStartMessage = StartMessage & PublishStartFields;
+
 export interface JoinMessage {
   type: 'join';
   room: string;
@@ -54,6 +64,17 @@ export interface PublisherLeftMessage {
   publisher: number;
   /** Frames the publisher produced in all (the end of its timeline). */
   frames: number;
+}
+
+/** The listener's last message, after its `close`: what it received and what was dropped for it. */
+export interface ListenerClosedMessage {
+  type: 'closed';
+  /** Frames (all publishers together) in the packets delivered, and in those dropped because the listener fell behind. */
+  frames: number;
+  dropped: number;
+  /** The same in packets. */
+  packets: number;
+  packetsDropped: number;
 }
 
 /** Extra fields in the `ready` a room publisher gets. */
