@@ -69,9 +69,9 @@ describe('sessions on a worker thread', () => {
 
   it('reject runs with a plain Error once the model is released', async () => {
     const model = await CodecModel.load(MODEL, { runOn: 'worker', intraOpThreads: 1 }, 'encoder');
-    const pending = model.encodeBatch([new Float32Array(24000 * 20)]);
+    const pending = model.encodeBatch([new Float32Array(24000 * 20)]).catch((x: unknown) => x);
     await model.release();
-    const e = await pending.catch((x: unknown) => x);
+    const e = await pending;
     expect(e).toBeInstanceOf(Error);
     expect(e).not.toHaveProperty('code');
     await expect(model.encodeBatch([new Float32Array(3200)])).rejects.toThrow(/released/);

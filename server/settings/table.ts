@@ -148,7 +148,7 @@ export const SETTINGS = [
   { key: 'maxBatchWaitMs', flag: 'max-batch-wait-ms', env: 'TOKSTREAM_MAX_BATCH_WAIT_MS', group: 'batcher', kind: 'number', default: 4, min: 0, unit: 'ms',
     help: 'longest a window waits for a batch to fill' },
   { key: 'maxConcurrentRuns', flag: 'max-concurrent-runs', env: 'TOKSTREAM_MAX_CONCURRENT_RUNS', group: 'batcher', kind: 'int', default: 1, min: 1,
-    help: 'ONNX runs in flight per model' },
+    help: 'ONNX runs in flight per model, each on a session thread of its own' },
   { key: 'maxQueuedWindows', flag: 'max-queued-windows', env: 'TOKSTREAM_MAX_QUEUED_WINDOWS', group: 'batcher', kind: 'int', default: 4096, min: 1,
     help: 'windows queued per model and priority class before work is refused (overloaded)' },
   { key: 'bulkShare', flag: 'bulk-share', env: 'TOKSTREAM_BULK_SHARE', group: 'batcher', kind: 'number', default: 0.5, min: 0, max: 1, unit: 'share',
