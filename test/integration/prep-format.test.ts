@@ -88,7 +88,7 @@ describe('tokstream prep run on a folder', () => {
     for (const e of index.filter((_, i) => i % 4 !== 3)) {
       const path = join(corpus, e.id);
       // the same decoding as prep, one file alone (24 kHz WAV in-process, the rest by ffmpeg; prep decodes
-      // short files several per ffmpeg, which gives the same samples: test/prep-decode.test.ts), then one-shot encoding
+      // short files several per ffmpeg, which gives the same samples: test/integration/prep-decode.test.ts), then one-shot encoding
       const pcmIter = await openPcm(path, 24000, 60_000);
       const parts: Float32Array[] = [];
       for await (const p of pcmIter) parts.push(p);

@@ -1,6 +1,6 @@
 /**
  * The CLI's one option parser (cli/usage.ts) and the one error -> exit code mapping (cli/exit.ts),
- * without spawning a process; test/cli-exit-codes.test.ts checks the same contract end to end.
+ * without spawning a process; test/integration/cli-exit-codes.test.ts checks the same contract end to end.
  */
 import { describe, expect, it } from 'vitest';
 import { EXIT, PREP_EXIT, failure } from '../../cli/exit.js';

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { DEFAULT_SERVER_CONFIG, SETTINGS } from '../../server/config.js';
 import { ROOT } from '../helpers/prep.js';
 
-// deploy/ cannot run here (no Docker engine, no cluster); test/haproxy.test.ts runs its HAProxy
+// deploy/ cannot run here (no Docker engine, no cluster); test/integration/haproxy.test.ts runs its HAProxy
 // config with real processes. This keeps the Compose file and the Kubernetes manifests in step with
 // the server: the settings they use exist, the probes hit the right endpoints, and every grace period
 // covers the drain deadline it is paired with.
