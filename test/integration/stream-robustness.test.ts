@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CodecModel } from '../../codec/model.js';
-import { concatTokens, sliceTokens } from '../../codec/stream-encoder.js';
+import { concatTokens } from '../../codec/stream-encoder.js';
 import { decodeTokenPacket, encodeAudioIn, encodeTokenPacket } from '../../clients/ts/protocol.js';
 import { DEFAULT_MODEL_DIR, readPcm, speechWav } from '../helpers/fixtures.js';
 import { Probe, encodeWithStreamPlan, startTestServer } from '../helpers/stream-harness.js';
