@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { CodecModel, StreamEncoder, WindowPlanner, concatTokens, type TokenBlock } from '../../codec/index.js';
+import { CodecModel, StreamEncoder, concatTokens, type TokenBlock } from '../../codec/index.js';
 import { DEFAULT_MODEL_DIR, readPcm, speechWav } from '../helpers/fixtures.js';
 
 let model: CodecModel;
@@ -24,50 +24,6 @@ function mismatches(a: TokenBlock, b: TokenBlock): number {
   for (let i = 0; i < a.codes.length; i++) if (a.codes[i] !== b.codes[i]) n++;
   return n;
 }
-
-describe('WindowPlanner', () => {
-  it('emits every unit once, in order, with the declared context and one window length', () => {
-    for (const [left, chunk, right] of [[0, 1, 0], [13, 4, 2], [5, 50, 0], [40, 3, 1]]) {
-      const plan = new WindowPlanner(left, chunk, right);
-      const total = 137;
-      let next = 0;
-      const lengths = new Set<number>();
-      for (let avail = 0; ; avail = Math.min(total, avail + 7)) {
-        const final = avail === total;
-        for (let w = plan.nextWindow(avail, final); w; w = plan.nextWindow(avail, final)) {
-          expect(w.emitStart).toBe(next);
-          expect(w.emitStart - w.start >= left || w.start === 0).toBe(true);
-          expect(w.end - w.emitEnd >= right || w.end === total).toBe(true);
-          lengths.add(w.end - w.start);
-          next = w.emitEnd;
-        }
-        if (final) break;
-      }
-      expect(next).toBe(total);
-      expect([...lengths]).toEqual([left + chunk + right]);
-    }
-  });
-
-  it('with tightFinal, ends with a window that holds only the left context it needs', () => {
-    for (const [left, chunk, right] of [[13, 4, 2], [5, 50, 0], [40, 3, 1]]) {
-      for (const total of [1, 20, 137, 300]) {
-        const plan = new WindowPlanner(left, chunk, right, { tightFinal: true });
-        const windows: NonNullable<ReturnType<typeof plan.nextWindow>>[] = [];
-        for (let w = plan.nextWindow(total, true); w; w = plan.nextWindow(total, true)) windows.push(w);
-        expect(windows.at(-1)!.emitEnd).toBe(total);
-        windows.forEach((w, i) => {
-          expect(w.emitStart).toBe(i === 0 ? 0 : windows[i - 1].emitEnd);
-          if (i < windows.length - 1) expect(w.end - w.start).toBe(left + chunk + right);
-        });
-        const last = windows.at(-1)!;
-        expect(last.start).toBe(Math.max(0, last.emitStart - left));
-        // the work saved: units fed beyond those emitted are at most one context per window
-        const fed = windows.reduce((s, w) => s + w.end - w.start, 0);
-        expect(fed - total).toBeLessThanOrEqual(windows.length * (left + right));
-      }
-    }
-  });
-});
 
 describe('windowed encoding of the causal default model', () => {
   it('equals one-shot encoding for every chunk size (100% of frames)', async () => {

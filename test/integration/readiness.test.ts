@@ -23,14 +23,8 @@ afterAll(async () => {
   await model?.release();
 });
 
+// the rule on numbers: test/unit/readiness-rule.test.ts
 describe('saturation rule', () => {
-  it('is the busy share or the queue wait over its limit, whichever comes first', () => {
-    const load = { model: 'm', realtimeBusyShare: 0.5, busyShare: 1, queueWaitMs: 20 };
-    expect(saturation(load, LIMITS)).toBeUndefined(); // bulk work (busyShare 1) yields to streams: not saturated
-    expect(saturation({ ...load, realtimeBusyShare: 0.85 }, LIMITS)).toMatchObject({ code: 'saturated', model: 'm', message: expect.stringContaining('busy 85%') });
-    expect(saturation({ ...load, queueWaitMs: 101 }, LIMITS)).toMatchObject({ code: 'saturated', message: expect.stringContaining('queue wait 101 ms') });
-  });
-
   it('reads saturation from a real batcher under more realtime work than it can run, and recovers', async () => {
     const b = new ModelBatcher(model, { maxBatch: 2, maxWaitMs: 1, shareWindowMs: 500 });
     expect(saturation(modelLoad('default', b), LIMITS)).toBeUndefined();
