@@ -35,7 +35,7 @@ export interface StreamOptions extends SocketOptions {
   onError?: (e: TokstreamError) => void;
   /** The server began to drain: the stream runs on for up to `closeInMs`; open the next one elsewhere. */
   onDraining?: (m: DrainingMessage) => void;
-  /** [issue 8] Extra `start` fields for protocol extensions (rooms: room, label, epochMs; see room-client.ts). */
+  /** Extra `start` fields for protocol extensions (rooms: room, label, epochMs; see room-client.ts). */
   startExtra?: Record<string, unknown>;
 }
 
