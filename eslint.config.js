@@ -16,6 +16,7 @@ export default tseslint.config(
   },
   { files: ['server/**/demo/**/*.js'], languageOptions: { globals: globals.browser } },
   { files: ['bin/**/*.js', 'scripts/**/*.mjs', '*.js'], languageOptions: { globals: globals.node } },
+  { files: ['**/*.cjs'], languageOptions: { sourceType: 'commonjs', globals: globals.node } },
   {
     files: ['test/**/*.ts'],
     // tests read untyped JSON off the wire and demo-page state out of Chromium, and check it with expect()
