@@ -24,12 +24,12 @@ module.exports = {
       severity: 'error',
       comment: 'protocol/ (the wire contract both sides import) depends on nothing but itself and codec types: no node: modules, no packages.',
       from: { path: '^protocol/' },
-      to: { pathNot: ['^protocol/', '^codec/'] },
+      to: { pathNot: ['^protocol/', '^codec/pure/'] },
     },
     {
       name: 'protocol-takes-only-types-from-codec',
       severity: 'error',
-      comment: 'protocol/ may name codec types (type-only imports), never run codec code.',
+      comment: 'protocol/ may name the pure codec types (type-only imports of codec/pure/), never run codec code.',
       from: { path: '^protocol/' },
       to: { path: '^codec/', dependencyTypesNot: ['type-only'] },
     },
@@ -39,6 +39,13 @@ module.exports = {
       comment: 'clients/ talk to the server over the wire only.',
       from: { path: '^clients/' },
       to: { path: '^(server|cli|prep|bench)/' },
+    },
+    {
+      name: 'server-never-imports-clients',
+      severity: 'error',
+      comment: 'The wire contract lives in protocol/, which both sides import; the server does not reach into a client.',
+      from: { path: '^server/' },
+      to: { path: '^clients/' },
     },
     {
       name: 'prep-never-imports-server',

@@ -6,7 +6,7 @@
  *   npm run bench:codec [-- --model models/default --threads 1]
  */
 import { CodecModel, StreamDecoder, StreamEncoder, sliceTokens } from '../codec/index.js';
-import type { TokenBlock } from '../codec/types.js';
+import type { TokenBlock } from '../codec/pure/types.js';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -29,8 +29,8 @@ import WebSocket from 'ws';
 import { readManifest } from '../codec/manifest.js';
 import { CodecModel } from '../codec/model.js';
 import { StreamEncoder, concatTokens, sliceTokens } from '../codec/stream-encoder.js';
-import type { TokenBlock } from '../codec/types.js';
-import { encodeAudioIn, encodeTokenPacket } from '../clients/ts/protocol.js';
+import type { TokenBlock } from '../codec/pure/types.js';
+import { encodeAudioIn, encodeTokenPacket } from '../protocol/stream.js';
 import { resolveServerConfig } from '../server/config.js';
 import { startServer } from '../server/main.js';
 

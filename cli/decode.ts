@@ -3,7 +3,7 @@ import { extname } from 'node:path';
 import { modelForTok } from '../codec/index.js';
 import { OUTPUT_FORMATS, encodeAudioStream, type OutputFormat } from '../codec/audio-output.js';
 import { readTokStream, verifyTok } from '../codec/tokfile.js';
-import type { TokenBlock } from '../codec/types.js';
+import type { TokenBlock } from '../codec/pure/types.js';
 import { EXIT } from './exit.js';
 import { inputFile, withOutput } from './files.js';
 import { loadModel, parseCommandArgs, positional, printUsage } from './model-options.js';

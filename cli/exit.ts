@@ -1,4 +1,4 @@
-import { CodecError } from '../codec/errors.js';
+import { CodecError } from '../codec/pure/errors.js';
 import { TokFormatError } from '../codec/tok/errors.js';
 import { InputError } from '../prep/inputs.js';
 import { PlanMismatchError } from '../prep/plan.js';

@@ -1,7 +1,7 @@
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { Readable } from 'node:stream';
-import { CodecError } from './errors.js';
+import { CodecError } from './pure/errors.js';
 import { ffmpegDecode, type AudioSource } from './ffmpeg.js';
 import { assertFinite } from './pcm.js';
 import { StreamResampler } from './resample.js';

@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { CodecError } from './errors.js';
+import { CodecError } from './pure/errors.js';
 import { floatToS16 } from './pcm.js';
 
 /** Containers the decoder side can produce. */

@@ -35,11 +35,11 @@
  * - Token validity is the caller's job (StreamDecoder.push validates): one stream's bad codes
  *   must never fail a shared batch.
  */
-import { CodecError } from './errors.js';
+import { CodecError } from './pure/errors.js';
 import type { ModelManifest } from './manifest.js';
-import { tailAudio, type DecodeWindow } from './stream-decoder.js';
+import { tailAudio, type DecodeWindow } from './pure/stream-decoder.js';
 import { sliceTokens, type EncodeWindow } from './stream-encoder.js';
-import type { StreamCarry, TokenBlock } from './types.js';
+import type { StreamCarry, TokenBlock } from './pure/types.js';
 
 export type Priority = 'realtime' | 'bulk';
 

@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { CodecError } from './errors.js';
+import { CodecError } from './pure/errors.js';
 import { FrameAssembler, toMonoFloat } from './pcm.js';
 
 /**

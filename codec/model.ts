@@ -1,10 +1,10 @@
 import { join } from 'node:path';
-import { CodecError } from './errors.js';
+import { CodecError } from './pure/errors.js';
 import { bitrate, frameRate, modelHash, readManifest, sha256File, type ModelManifest, type StreamingGraphSpec } from './manifest.js';
 import { createSession, ort, type LoadedSession, type RuntimeOptions, type Tensor } from './runtime.js';
-import { StreamDecoder, tailAudio, validateTokens, type DecodeWindow } from './stream-decoder.js';
+import { StreamDecoder, tailAudio, validateTokens, type DecodeWindow } from './pure/stream-decoder.js';
 import { StreamEncoder, concatTokens, sliceTokens, type EncodeWindow } from './stream-encoder.js';
-import type { TokenBlock } from './types.js';
+import type { TokenBlock } from './pure/types.js';
 import { concat, resampleAll } from './resample.js';
 
 export interface OfflineOptions {

@@ -1,4 +1,4 @@
-import { CodecError } from './errors.js';
+import { CodecError } from './pure/errors.js';
 
 /** Interleaved PCM sample encodings the codec layer reads. */
 export type PcmEncoding = 'u8' | 's16le' | 's24le' | 's32le' | 'f32le' | 'f64le';

@@ -1,6 +1,6 @@
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { CodecError } from './errors.js';
+import { CodecError } from './pure/errors.js';
 import { CodecModel } from './model.js';
 import type { RuntimeOptions } from './runtime.js';
 import { assertTokMatchesModel, type TokModelIdentity } from './tok/model-check.js';

@@ -1,5 +1,5 @@
 import { createRequire } from 'node:module';
-import { CodecError } from './errors.js';
+import { CodecError } from './pure/errors.js';
 
 // required, not imported: spares every encoder thread the ESM loader's scan of this CommonJS package
 const { create, ConverterType } = createRequire(import.meta.url)('@alexanderolsen/libsamplerate-js') as typeof import('@alexanderolsen/libsamplerate-js');

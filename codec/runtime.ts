@@ -1,6 +1,6 @@
 import { createRequire } from 'node:module';
 import type { InferenceSession, Tensor } from 'onnxruntime-node';
-import { CodecError } from './errors.js';
+import { CodecError } from './pure/errors.js';
 
 // required rather than imported: Node's ESM loader would first scan this CommonJS package for its
 // export names, ~30 ms of every prep encoder thread's start-up

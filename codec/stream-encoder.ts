@@ -1,8 +1,8 @@
-import { CodecError } from './errors.js';
+import { CodecError } from './pure/errors.js';
 import type { ModelManifest } from './manifest.js';
-import { SampleQueue } from './sample-queue.js';
-import type { StreamCarry, TokenBlock } from './types.js';
-import { WindowPlanner, type Window } from './window-plan.js';
+import { SampleQueue } from './pure/sample-queue.js';
+import type { StreamCarry, TokenBlock } from './pure/types.js';
+import { WindowPlanner, type Window } from './pure/window-plan.js';
 
 /** One encoder run's worth of audio, and which of its output frames to keep. */
 export interface EncodeWindow {

@@ -15,11 +15,11 @@
  */
 import { setMaxListeners } from 'node:events';
 import type { ModelBatcher, Priority } from './batcher.js';
-import { CodecError } from './errors.js';
-import { StreamDecoder, type DecodeWindow } from './stream-decoder.js';
+import { CodecError } from './pure/errors.js';
+import { StreamDecoder, type DecodeWindow } from './pure/stream-decoder.js';
 import { StreamEncoder, type EncodeWindow } from './stream-encoder.js';
 import { StreamResampler } from './resample.js';
-import type { TokenBlock } from './types.js';
+import type { TokenBlock } from './pure/types.js';
 
 interface SessionBase {
   streamId: string;

@@ -1,5 +1,5 @@
 import wavefile from 'wavefile';
-import { CodecError } from './errors.js';
+import { CodecError } from './pure/errors.js';
 import { BYTES_PER_SAMPLE, FrameAssembler, MAX_CHANNELS, toMonoFloat, type PcmEncoding } from './pcm.js';
 import { checkSampleRate } from './resample.js';
 

@@ -1,9 +1,9 @@
 import { Worker } from 'node:worker_threads';
-import { CodecError, type CodecErrorCode } from '../codec/errors.js';
+import { CodecError, type CodecErrorCode } from '../codec/pure/errors.js';
 import { readManifest, type ModelManifest } from '../codec/manifest.js';
 import type { ProviderChoice } from '../codec/runtime.js';
 import { sliceTokens } from '../codec/stream-encoder.js';
-import type { TokenBlock } from '../codec/types.js';
+import type { TokenBlock } from '../codec/pure/types.js';
 import type { EncodeReply, EncodeRequest, EncoderWorkerData, WorkerHello } from './encoder-worker.js';
 
 export interface EncoderPoolOptions {

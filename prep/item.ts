@@ -1,6 +1,6 @@
-import { CodecError, isCodecError } from '../codec/errors.js';
+import { CodecError, isCodecError } from '../codec/pure/errors.js';
 import { StreamEncoder, concatTokens, type EncodeWindow } from '../codec/stream-encoder.js';
-import type { TokenBlock } from '../codec/types.js';
+import type { TokenBlock } from '../codec/pure/types.js';
 import type { EncoderPool } from './encoder-pool.js';
 import type { PrepFailure, PrepItem } from './inputs.js';
 import { tokensToNpy } from './npy.js';

@@ -1,5 +1,5 @@
-import type { TokenBlock } from '../codec/types.js';
-import { CodecError } from '../codec/errors.js';
+import type { TokenBlock } from '../codec/pure/types.js';
+import { CodecError } from '../codec/pure/errors.js';
 
 /**
  * Serialises tokens as a NumPy .npy file (format 1.0): uint16, C order, shape

@@ -1,7 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { KEY_PROTOCOL_PREFIX, PROTOCOL_V1 } from '../clients/ts/protocol.js';
+import { KEY_PROTOCOL_PREFIX, PROTOCOL_V1 } from '../protocol/stream.js';
 
 /** The settings auth reads (declared here: the settings table imports rooms/grants.ts, which imports this file). */
 export interface AuthSettings {

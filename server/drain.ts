@@ -12,10 +12,12 @@ const POLL_MS = 50;
  * Graceful drain (docs/deploy.md, "Draining"). Once begun, the parts of the server refuse new
  * work with a typed `draining` error (streams, publishers and room joins) or 503 (HTTP jobs) and
  * tell their open connections; the drain then waits until the work it tracks is gone or
- * `timeoutMs` has passed. Closing what is left is the caller's job (app.close()).
+ * `timeoutMs` has passed. Closing what is left is the caller's job (app.close(), which marks the
+ * drain `closing`).
  */
 export class Drain {
   private begunAt: number | undefined;
+  private closed = false;
   private result: Promise<DrainResult> | undefined;
   private readonly counters = new Map<string, () => number>();
   private readonly listeners: ((closeInMs: number) => void)[] = [];
@@ -24,6 +26,15 @@ export class Drain {
 
   get draining(): boolean {
     return this.begunAt !== undefined;
+  }
+
+  /** The server is closing (app.close()), drained first or not: it accepts nothing new. */
+  get closing(): boolean {
+    return this.closed;
+  }
+
+  markClosing(): void {
+    this.closed = true;
   }
 
   /** Milliseconds left before what still runs is closed (0 when not draining or past the deadline). */

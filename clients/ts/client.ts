@@ -13,7 +13,7 @@
 import {
   KIND_AUDIO_OUT, KIND_TOKENS, PROTOCOL_VERSION, decodeAudioOut, decodeTokenPacket, encodeAudioIn, encodeTokenPacket, type AudioPacket,
   type ClosedMessage, type Direction, type DrainingMessage, type FlushedMessage, type ReadyMessage, type SampleFormat, type ServerMessage, type TokenPacket, type Tokens,
-} from './protocol.js';
+} from '../../protocol/stream.js';
 import {
   Inbox, TokstreamError, openSocket, reportServerError, sendJson, startKeepalive, type SocketOptions, type WebSocketLike,
 } from './socket.js';

@@ -1,9 +1,9 @@
 /**
  * Client-side decoding: token packets -> PCM on the listener's own machine, with the same
- * stream decoder (codec/stream-decoder.ts) the server's decode streams use, so the result equals
+ * stream decoder (codec/pure/stream-decoder.ts) the server's decode streams use, so the result equals
  * the server's decode of the same packets. When the model has a stateful streaming decoder
  * (manifest `decoder.streaming`) each chunk of frames runs once with the stream's carried state;
- * otherwise the windowed decoder.onnx recomputes each chunk's context (codec/window-plan.ts). The
+ * otherwise the windowed decoder.onnx recomputes each chunk's context (codec/pure/window-plan.ts). The
  * ONNX runtime is passed in: onnxruntime-web (wasm) in browsers, onnxruntime-node in Node
  * (decoder-node.ts). No Node or DOM imports here or in the codec modules it uses.
  *
@@ -11,10 +11,10 @@
  *   const stream = new TokenStreamDecoder(decoder, { numCodebooks: 4 });
  *   for (const { firstSample, pcm } of await stream.push(packet.firstFrame, packet.tokens)) play(firstSample, pcm);
  */
-import type { ModelManifest } from '../../codec/manifest.js';
-import { StreamDecoder, tailAudio, type DecodeWindow } from '../../codec/stream-decoder.js';
-import type { StreamCarry, TokenBlock } from '../../codec/types.js';
-import type { Tokens } from './protocol.js';
+import type { ModelManifest } from '../../codec/pure/manifest-types.js';
+import { StreamDecoder, tailAudio, type DecodeWindow } from '../../codec/pure/stream-decoder.js';
+import type { StreamCarry, TokenBlock } from '../../codec/pure/types.js';
+import type { Tokens } from '../../protocol/stream.js';
 
 /** The part of onnxruntime's API used here; onnxruntime-web and onnxruntime-node both fit. */
 export interface OrtLike {

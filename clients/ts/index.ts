@@ -1,2 +1,2 @@
-export * from './protocol.js';
+export * from '../../protocol/index.js';
 export * from './client.js';

@@ -9,11 +9,11 @@
  *   for await (const ev of room) if (ev.type === 'tokens') decode(ev.publisher, ev.packet);
  */
 import { EncodeStream, type StreamOptions } from './client.js';
-import type { DrainingMessage, ErrorMessage, TokenPacket } from './protocol.js';
+import type { DrainingMessage, ErrorMessage, TokenPacket } from '../../protocol/stream.js';
 import {
   KIND_ROOM_TOKENS, decodeRoomPacket, type JoinedMessage, type ListenerClosedMessage, type PublishReadyFields, type PublisherInfo, type PublisherJoinedMessage,
   type PublisherLeftMessage,
-} from './room-protocol.js';
+} from '../../protocol/rooms.js';
 import { Inbox, openSocket, reportServerError, sendJson, startKeepalive, type SocketOptions, type TokstreamError, type WebSocketLike } from './socket.js';
 
 export interface PublishOptions extends StreamOptions {

@@ -1,9 +1,10 @@
 /**
  * What every tokstream WebSocket client shares (streams and rooms alike): opening the socket with the
  * key where `keyVia` says, the opening handshake, keepalives, and the queue behind `for await`.
- * Plain TypeScript with no Node or DOM dependency, like protocol.ts.
+ * Plain TypeScript with no Node or DOM dependency, like protocol/.
  */
-import { KEY_PROTOCOL_PREFIX, PROTOCOL_V1, RETRY_ELSEWHERE_CODES, type ErrorMessage } from './protocol.js';
+import { RETRY_ELSEWHERE_CODES } from '../../protocol/errors.js';
+import { KEY_PROTOCOL_PREFIX, PROTOCOL_V1, type ErrorMessage } from '../../protocol/stream.js';
 
 /** The part of the WebSocket API used here; browsers' WebSocket and the `ws` package both fit. */
 export interface WebSocketLike {

@@ -1,7 +1,7 @@
 /** The .tok header: validation of writer input, encoding, and checked decoding. */
 import { bitsPerCode, packedLength } from './bitpack.js';
 import { crc32 } from './crc32.js';
-import { CodecError } from '../errors.js';
+import { CodecError } from '../pure/errors.js';
 import { TokFormatError } from './errors.js';
 import {
   DEFAULT_FRAMES_PER_CHUNK,

@@ -1,5 +1,5 @@
 /** Refuses to decode tokens with a model other than the one that wrote them. */
-import { CodecError } from '../errors.js';
+import { CodecError } from '../pure/errors.js';
 import type { TokHeader } from './types.js';
 
 /** Tokens decoded with a model other than the one that wrote them. */

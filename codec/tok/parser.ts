@@ -2,7 +2,7 @@
  * Sequential .tok parser: one state machine behind readTok (whole buffer) and readTokStream (pieces).
  * It verifies structure and checksums as bytes arrive; unpacking chunk codes is left to the caller.
  */
-import { CodecError } from '../errors.js';
+import { CodecError } from '../pure/errors.js';
 import { ByteQueue } from './byte-queue.js';
 import { checkChunkBodyLength, verifyChunk, type ChunkInfo } from './chunk.js';
 import { TokFormatError } from './errors.js';

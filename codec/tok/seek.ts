@@ -3,8 +3,8 @@
  * finds the chunks of a frame range; only their bytes are read.
  */
 import { open, type FileHandle } from 'node:fs/promises';
-import { CodecError } from '../errors.js';
-import type { TokenBlock } from '../types.js';
+import { CodecError } from '../pure/errors.js';
+import type { TokenBlock } from '../pure/types.js';
 import { chunkBlockLength, unpackChunk, verifyChunk, type ChunkInfo } from './chunk.js';
 import { TokFormatError } from './errors.js';
 import { decodeHeader, headerExtent } from './header.js';

@@ -1,5 +1,5 @@
 /** The public shapes of the .tok API: header fields, reader limits and options, read results and stream events. */
-import type { TokenBlock } from '../types.js';
+import type { TokenBlock } from '../pure/types.js';
 import type { TokFormatError } from './errors.js';
 
 export interface TokHeaderFields {

@@ -1,6 +1,6 @@
 /** Streaming .tok writer, and encodeTok for whole token blocks in memory. */
-import { CodecError } from '../errors.js';
-import type { TokenBlock } from '../types.js';
+import { CodecError } from '../pure/errors.js';
+import type { TokenBlock } from '../pure/types.js';
 import { encodeChunk, type ChunkInfo } from './chunk.js';
 import { encodeHeader, headerFromFields } from './header.js';
 import { MAX_U32 } from './layout.js';

@@ -1,6 +1,6 @@
 // Browser demo: microphone -> encode stream -> token raster -> decode stream -> speakers.
-// Uses only the TypeScript client (served compiled at ./client/client.js) and the documented protocol.
-import { openDecodeStream, openEncodeStream } from './client/client.js';
+// Uses only the TypeScript client (served at ./src/clients/ts/client.js) and the documented protocol.
+import { openDecodeStream, openEncodeStream } from './src/clients/ts/client.js';
 import { $, openMicrophone, setStatus } from './page.js';
 
 const params = new URLSearchParams(location.search);

@@ -1,6 +1,6 @@
 import type { ModelBatcher } from '../../codec/batcher.js';
 import type { ModelManifest } from '../../codec/manifest.js';
-import { StreamDecoder, type DecodeWindow } from '../../codec/stream-decoder.js';
+import { StreamDecoder, type DecodeWindow } from '../../codec/pure/stream-decoder.js';
 import { sliceTokens } from '../../codec/stream-encoder.js';
 import { TokFormatError, readTokStream, verifyTok, type TokHeader, type TokStreamEvent, type TokVerifyOptions } from '../../codec/tokfile.js';
 import { Ordered } from './ordered.js';

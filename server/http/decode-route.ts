@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { encodeAudioStream, OUTPUT_MEDIA_TYPES } from '../../codec/audio-output.js';
-import { CodecError } from '../../codec/errors.js';
+import { CodecError } from '../../codec/pure/errors.js';
 import type { CodecModel } from '../../codec/model.js';
 import { modelForTok } from '../../codec/registry.js';
 import type { TokHeader } from '../../codec/tokfile.js';

@@ -1,6 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { ModelBatcher } from '../../codec/batcher.js';
-import { CodecError } from '../../codec/errors.js';
+import { CodecError } from '../../codec/pure/errors.js';
 import type { CodecModel } from '../../codec/model.js';
 import type { BrokenModel } from '../../codec/registry.js';
 import type { Drain } from '../drain.js';

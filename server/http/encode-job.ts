@@ -2,7 +2,7 @@ import type { ModelBatcher } from '../../codec/batcher.js';
 import { modelHash, type ModelManifest } from '../../codec/manifest.js';
 import { StreamEncoder, type EncodeWindow } from '../../codec/stream-encoder.js';
 import { TokWriter } from '../../codec/tokfile.js';
-import type { TokenBlock } from '../../codec/types.js';
+import type { TokenBlock } from '../../codec/pure/types.js';
 import { Ordered } from './ordered.js';
 
 export interface EncodeJob {

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { openAudio } from '../../codec/audio-input.js';
-import { CodecError, isCodecError } from '../../codec/errors.js';
+import { CodecError, isCodecError } from '../../codec/pure/errors.js';
 import { findModel, jobHooks, type RouteDeps } from './deps.js';
 import { encodeToTok } from './encode-job.js';
 import { jobOf, startStream } from './job-context.js';

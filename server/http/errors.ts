@@ -1,7 +1,7 @@
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { isCodecError, type CodecErrorCode } from '../../codec/errors.js';
+import { isCodecError, type CodecErrorCode } from '../../codec/pure/errors.js';
 
 /** Error codes only the HTTP layer produces. */
 export type HttpOnlyCode =

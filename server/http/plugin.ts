@@ -1,6 +1,5 @@
 import multipart from '@fastify/multipart';
 import type { FastifyInstance } from 'fastify';
-import type { TokstreamServices } from '../app.js';
 import { resolveHttpApiConfig } from './config.js';
 import { registerDecodeRoute } from './decode-route.js';
 import type { HttpApiOptions, RouteDeps } from './deps.js';
@@ -16,7 +15,7 @@ export type { HttpApiOptions } from './deps.js';
 /**
  * The batch HTTP API as a fastify plugin (encapsulated: its body parsers and
  * error handler apply to its own routes only). Inside the server it takes the
- * models, batchers and auth the streams use from `app.tokstream` (server/app.ts),
+ * models, batchers and auth the streams use from `app.tokstream` (server/services.ts),
  * so bulk jobs share model sessions and batchers with the streams; tests and
  * embedders may pass them explicitly (settings not given take their defaults):
  *
@@ -54,10 +53,10 @@ export async function httpApi(app: FastifyInstance, opts: Partial<HttpApiOptions
   registerDecodeRoute(app, deps);
 }
 
-/** What server/app.ts shares on `app.tokstream`, as plugin options. */
+/** The shared services on `app.tokstream` (absent when the plugin runs alone), as plugin options. */
 function fromServices(app: FastifyInstance): Partial<HttpApiOptions> {
-  const s = (app as { tokstream?: TokstreamServices }).tokstream;
-  if (!s) return {};
+  if (!app.hasDecorator('tokstream')) return {};
+  const s = app.tokstream;
   return {
     models: s.registry.models,
     versions: s.registry.versions,

@@ -1,7 +1,7 @@
 import type { FastifyRequest } from 'fastify';
 import type { MultipartFields } from '@fastify/multipart';
 import { Readable, Transform } from 'node:stream';
-import { CodecError, isCodecError } from '../../codec/errors.js';
+import { CodecError, isCodecError } from '../../codec/pure/errors.js';
 import { HttpApiError } from './errors.js';
 
 /** The bytes of an upload, as a stream, and whatever came with them. */

@@ -1,6 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
-import { ROOM_NAME } from '../../clients/ts/room-protocol.js';
+import { ROOM_NAME } from '../../protocol/rooms.js';
 import { presentedKey, type AuthFailure, type Authenticator } from '../auth.js';
 
 export type RoomRole = 'publish' | 'listen';

@@ -1,10 +1,12 @@
 import type { FastifyBaseLogger } from 'fastify';
 import type { WebSocket } from 'ws';
 import type { Counter } from 'prom-client';
-import { ROOM_NAME, ROOM_TOKENS_HEADER, type JoinedMessage } from '../../clients/ts/room-protocol.js';
+import { ROOM_TOKENS_HEADER, type JoinedMessage, type JoinMessage } from '../../protocol/rooms.js';
 import type { ServerConfig } from '../config.js';
-import { StreamError, drainingError, drainingNotice, toStreamError } from '../stream/errors.js';
-import { PeerSocket, parseControlMessage, reportCut } from '../stream/peer-socket.js';
+import { ProtocolError } from '../../protocol/errors.js';
+import { parseControlMessage, parseJoin } from '../../protocol/parse.js';
+import { drainingError, drainingNotice, toProtocolError } from '../stream/errors.js';
+import { PeerSocket, reportCut } from '../stream/peer-socket.js';
 import { mayAccess, type RoomAccess } from './grants.js';
 import type { RoomRelay } from './relay.js';
 import type { Room, RoomMetrics, RoomSubscriber } from './room.js';
@@ -58,7 +60,7 @@ export class RoomListener implements RoomSubscriber {
     ws.on('error', (e) => ctx.log.debug({ listenerId: id, err: e.message }, 'websocket error'));
     ws.on('pong', (data: Buffer) => this.confirmed(data));
     this.socket = new PeerSocket(ws, ctx.config, (e) => this.fail(e), {
-      onUnresponsive: () => this.fail(new StreamError('slow_consumer', `no pong for ${ctx.config.pingIntervalMs} ms: not reading (${this.queuedBytes} bytes unconfirmed)`)),
+      onUnresponsive: () => this.fail(new ProtocolError('slow_consumer', `no pong for ${ctx.config.pingIntervalMs} ms: not reading (${this.queuedBytes} bytes unconfirmed)`)),
       onCut: reportCut(ctx.cuts, ctx.log, { listenerId: id }),
     });
   }
@@ -78,7 +80,7 @@ export class RoomListener implements RoomSubscriber {
       const now = performance.now();
       this.stalledSince ??= now;
       if (now - this.stalledSince > this.ctx.config.roomStallMs) {
-        this.fail(new StreamError('slow_consumer', `every packet dropped for ${this.ctx.config.roomStallMs} ms: ${this.queuedBytes} bytes unconfirmed`));
+        this.fail(new ProtocolError('slow_consumer', `every packet dropped for ${this.ctx.config.roomStallMs} ms: ${this.queuedBytes} bytes unconfirmed`));
       }
       return;
     }
@@ -112,7 +114,7 @@ export class RoomListener implements RoomSubscriber {
     else if (this.state === 'joined') this.sendJson(drainingNotice(closeInMs));
   }
 
-  fail(err: StreamError): void {
+  fail(err: ProtocolError): void {
     if (this.state === 'closed') return;
     this.sendJson({ type: 'error', code: err.code, message: err.message, fatal: err.fatal });
     if (err.fatal) {
@@ -121,7 +123,7 @@ export class RoomListener implements RoomSubscriber {
       this.ctx.log.info({ listenerId: this.id, code: err.code, queuedBytes: this.queuedBytes, packetsDropped: this.dropped }, `room listener ended: ${err.message}`);
       this.closeSocket(err.closeCode ?? 4000, err.code);
     } else if (++this.errorCount >= this.ctx.config.maxProtocolErrors) {
-      this.fail(new StreamError('too_many_errors', `${this.errorCount} refused messages`));
+      this.fail(new ProtocolError('too_many_errors', `${this.errorCount} refused messages`));
     }
   }
 
@@ -131,34 +133,32 @@ export class RoomListener implements RoomSubscriber {
     try {
       this.handle(data, isBinary);
     } catch (e) {
-      this.fail(e instanceof StreamError ? e : new StreamError('internal', (e as Error).message));
+      this.fail(e instanceof ProtocolError ? e : new ProtocolError('internal', (e as Error).message));
     }
   }
 
   private handle(data: Buffer, isBinary: boolean): void {
-    if (isBinary) throw new StreamError('bad_frame', 'listeners send no binary frames');
+    if (isBinary) throw new ProtocolError('bad_frame', 'listeners send no binary frames');
     const m = parseControlMessage(data, this.ctx.config.maxTextBytes);
     switch (m.type) {
       case 'join':
-        return this.join(m);
+        if (this.state !== 'waiting') throw new ProtocolError('already_started', 'already joined a room (one room per connection)');
+        return this.join(parseJoin(m));
       case 'keepalive':
         return;
       case 'close':
         this.sendJson({ type: 'closed', frames: this.framesSent, dropped: this.framesDropped, packets: this.sent, packetsDropped: this.dropped });
         return this.closeSocket(1000, 'closed');
       default:
-        throw new StreamError('unknown_type', `unknown message type ${JSON.stringify(m.type)}`);
+        throw new ProtocolError('unknown_type', `unknown message type ${JSON.stringify(m.type)}`);
     }
   }
 
-  private join(m: Record<string, unknown>): void {
-    if (this.state !== 'waiting') throw new StreamError('already_started', 'already joined a room (one room per connection)');
-    const name = m.room;
-    if (typeof name !== 'string' || !ROOM_NAME.test(name)) throw new StreamError('bad_message', 'room must be 1-64 characters of [A-Za-z0-9._-]');
-    if (!mayAccess(this.access, name, 'listen')) throw new StreamError('unauthorized', `this key may not listen to room "${name}"`);
+  private join({ room: name }: JoinMessage): void {
+    if (!mayAccess(this.access, name, 'listen')) throw new ProtocolError('unauthorized', `this key may not listen to room "${name}"`);
     this.state = 'joining';
     const room = this.ctx.relay.join(name);
-    if (room instanceof Promise) room.then((r) => this.joined(r), (e) => this.fail(toStreamError(e)));
+    if (room instanceof Promise) room.then((r) => this.joined(r), (e) => this.fail(toProtocolError(e)));
     else this.joined(room);
   }
 

@@ -1,7 +1,8 @@
-import type { ReadyMessage } from '../../clients/ts/protocol.js';
-import { ROOM_NAME, type PublishReadyFields } from '../../clients/ts/room-protocol.js';
+import type { ReadyMessage } from '../../protocol/stream.js';
+import type { PublishReadyFields } from '../../protocol/rooms.js';
 import type { StreamTap } from '../stream/connection.js';
-import { StreamError } from '../stream/errors.js';
+import { ProtocolError } from '../../protocol/errors.js';
+import { parsePublishStartFields, type ControlMessage } from '../../protocol/parse.js';
 import { mayAccess, type RoomAccess } from './grants.js';
 import type { PublisherSlot, RoomRelay } from './relay.js';
 import type { RoomMetrics } from './room.js';
@@ -24,16 +25,12 @@ export class PublisherTap implements StreamTap {
 
   constructor(private readonly deps: PublisherDeps, private readonly access: RoomAccess, private readonly streamId: string) {}
 
-  checkStart(m: Record<string, unknown>): void | Promise<void> {
+  checkStart(m: ControlMessage): void | Promise<void> {
     this.ended(); // a `start` refused after this check (unknown model, ...) may be followed by another
-    if (m.direction !== 'encode') throw new StreamError('bad_message', 'room publishers send audio: direction must be "encode"');
-    const name = m.room;
-    if (typeof name !== 'string' || !ROOM_NAME.test(name)) throw new StreamError('bad_message', 'room must be 1-64 characters of [A-Za-z0-9._-]');
-    if (!mayAccess(this.access, name, 'publish')) throw new StreamError('unauthorized', `this key may not publish to room "${name}"`);
-    if (m.label !== undefined && (typeof m.label !== 'string' || m.label.length > 64)) throw new StreamError('bad_message', 'label must be a string of up to 64 characters');
-    if (m.epochMs !== undefined && (typeof m.epochMs !== 'number' || !Number.isFinite(m.epochMs))) throw new StreamError('bad_message', 'epochMs must be a number (ms since the Unix epoch)');
-    this.label = m.label as string | undefined;
-    this.epochMs = m.epochMs as number | undefined;
+    const { room: name, label, epochMs } = parsePublishStartFields(m);
+    if (!mayAccess(this.access, name, 'publish')) throw new ProtocolError('unauthorized', `this key may not publish to room "${name}"`);
+    this.label = label;
+    this.epochMs = epochMs;
     // the slot is held from here: the stream's session is built asynchronously before `ready`
     const slot = this.deps.relay.reservePublisher(name, this.deps.maxPublishers);
     if (!(slot instanceof Promise)) {

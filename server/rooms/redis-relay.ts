@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import type { FastifyBaseLogger } from 'fastify';
 import { Redis, type ChainableCommander } from 'ioredis';
-import { encodeRoomPacket, type PublisherInfo } from '../../clients/ts/room-protocol.js';
-import { StreamError } from '../stream/errors.js';
+import { encodeRoomPacket, type PublisherInfo } from '../../protocol/rooms.js';
+import { ProtocolError } from '../../protocol/errors.js';
 import { LocalSlot, type PublisherDescription, type PublisherSlot, type RoomRelay } from './relay.js';
 import { SCRIPTS, redisKeys } from './redis-scripts.js';
 import type { Room, RoomMetrics, RoomRegistry, RoomSubscriber } from './room.js';
@@ -108,7 +108,7 @@ export class RedisRelay implements RoomRelay {
     }
     if (publisher < 0) {
       this.unreserve(room);
-      throw new StreamError('too_many_streams', `room "${name}" already has ${maxPublishers} publishers`);
+      throw new ProtocolError('too_many_streams', `room "${name}" already has ${maxPublishers} publishers`);
     }
     return new RedisSlot(room, this.opts.registry, publisher, this);
   }
@@ -120,7 +120,7 @@ export class RedisRelay implements RoomRelay {
     let admitted = false;
     try {
       admitted = Number(await this.cmd.listenerAdmit(redisKeys.listeners, redisKeys.nodePrefix, this.node, this.opts.maxListeners, this.ttlMs)) >= 0;
-      if (!admitted) throw new StreamError('too_many_streams', `all ${this.opts.maxListeners} listener slots of the cluster are in use; try later`);
+      if (!admitted) throw new ProtocolError('too_many_streams', `all ${this.opts.maxListeners} listener slots of the cluster are in use; try later`);
       await this.follow(room).ready;
       room.joining--;
       return room;
@@ -315,9 +315,9 @@ class RedisSlot extends LocalSlot {
   }
 }
 
-function unavailable(e: unknown): StreamError {
-  if (e instanceof StreamError) return e;
-  return new StreamError('overloaded', `rooms are unavailable on this node (Redis: ${(e as Error).message}); try another node`);
+function unavailable(e: unknown): ProtocolError {
+  if (e instanceof ProtocolError) return e;
+  return new ProtocolError('overloaded', `rooms are unavailable on this node (Redis: ${(e as Error).message}); try another node`);
 }
 
 function redactUrl(url: string): string {

@@ -1,5 +1,5 @@
-import type { PublisherInfo } from '../../clients/ts/room-protocol.js';
-import { StreamError } from '../stream/errors.js';
+import type { PublisherInfo } from '../../protocol/rooms.js';
+import { ProtocolError } from '../../protocol/errors.js';
 import type { Room, RoomRegistry, RoomSubscriber } from './room.js';
 
 export type PublisherDescription = Omit<PublisherInfo, 'publisher' | 'nextFrame'>;
@@ -40,7 +40,7 @@ export class LocalRelay implements RoomRelay {
     const room = this.registry.get(name);
     if (room.publishers.size + room.reserved >= maxPublishers) {
       this.registry.release(room);
-      throw new StreamError('too_many_streams', `room "${name}" already has ${maxPublishers} publishers`);
+      throw new ProtocolError('too_many_streams', `room "${name}" already has ${maxPublishers} publishers`);
     }
     room.reserved++;
     return new LocalSlot(room, this.registry);

@@ -1,5 +1,5 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
-import { ROOM_TOKENS_HEADER, encodeRoomPacket, type PublisherInfo } from '../../clients/ts/room-protocol.js';
+import { ROOM_TOKENS_HEADER, encodeRoomPacket, type PublisherInfo } from '../../protocol/rooms.js';
 
 /** A room member that receives packets: a listener connection (server/rooms/listener.ts). */
 export interface RoomSubscriber {

@@ -1,19 +1,21 @@
 import type { FastifyBaseLogger } from 'fastify';
 import type { WebSocket } from 'ws';
 import type { ModelBatcher } from '../../codec/batcher.js';
-import { CodecError } from '../../codec/errors.js';
+import { CodecError } from '../../codec/pure/errors.js';
 import { frameRate } from '../../codec/manifest.js';
 import { DecodeSession, EncodeSession } from '../../codec/stream-session.js';
-import type { TokenBlock } from '../../codec/types.js';
+import type { TokenBlock } from '../../codec/pure/types.js';
+import { ProtocolError } from '../../protocol/errors.js';
+import { parseControlMessage, parseFlush, parseStart, type ControlMessage } from '../../protocol/parse.js';
 import {
   KIND_AUDIO_IN, KIND_TOKENS, PROTOCOL_VERSION, codeBytesFor, decodeAudioIn, decodeTokenPacket, encodeAudioOut, encodeTokenPacket,
-  type Direction, type ReadyMessage, type SampleFormat,
-} from '../../clients/ts/protocol.js';
+  type Direction, type ReadyMessage, type SampleFormat, type StartMessage,
+} from '../../protocol/stream.js';
 import type { ServerConfig } from '../config.js';
 import type { Drain } from '../drain.js';
 import type { ServerMetrics } from '../metrics.js';
-import { StreamError, drainingError, drainingNotice, toStreamError } from './errors.js';
-import { PeerSocket, parseControlMessage, reportCut } from './peer-socket.js';
+import { drainingError, drainingNotice, toProtocolError } from './errors.js';
+import { PeerSocket, reportCut } from './peer-socket.js';
 
 export interface StreamContext {
   config: ServerConfig;
@@ -40,13 +42,14 @@ interface Started {
 }
 
 /**
- * [issue 8] What the rooms endpoint (server/rooms/) sees of an encode stream it publishes: the
- * `start` message (may refuse it by throwing a StreamError), the `ready` (returns fields added to
- * it), every token packet as sent, and the end. Plain /v1/stream connections have no tap.
+ * What the rooms endpoint (server/rooms/) sees of an encode stream it publishes: the `start`
+ * message (it parses its own fields and may refuse it by throwing a ProtocolError), the `ready`
+ * (returns fields added to it), every token packet as sent, and the end. Plain /v1/stream
+ * connections have no tap.
  */
 export interface StreamTap {
   /** May be asynchronous (rooms across nodes ask Redis for a publisher slot). */
-  checkStart(m: Record<string, unknown>): void | Promise<void>;
+  checkStart(m: ControlMessage): void | Promise<void>;
   started(ready: ReadyMessage): Record<string, unknown>;
   packet(bytes: Uint8Array): void;
   ended(): void;
@@ -81,7 +84,7 @@ export class StreamConnection {
   }
 
   /** Ends the stream with a typed error (fatal ones close the socket). */
-  fail(err: StreamError): void {
+  fail(err: ProtocolError): void {
     if (this.state === 'closed') return;
     this.ctx.metrics.errors.inc({ code: err.code });
     this.sendJson({ type: 'error', code: err.code, message: err.message, fatal: err.fatal, ...err.extra });
@@ -89,7 +92,7 @@ export class StreamConnection {
       this.ctx.log.info({ streamId: this.id, code: err.code, queuedBytes: this.ws.bufferedAmount }, `stream ended: ${err.message}`);
       this.closeSocket(err.closeCode ?? 4000, err.code);
     } else if (++this.errorCount >= this.ctx.config.maxProtocolErrors) {
-      this.fail(new StreamError('too_many_errors', `${this.errorCount} refused messages`));
+      this.fail(new ProtocolError('too_many_errors', `${this.errorCount} refused messages`));
     }
   }
 
@@ -97,7 +100,7 @@ export class StreamConnection {
     if (this.state === 'closing' || this.state === 'closed') return;
     this.socket.armIdle();
     // handled in arrival order; only `start` is asynchronous, so frames pipelined behind it wait for it
-    this.work = this.work.then(() => this.handle(data, isBinary)).catch((e) => this.fail(toStreamError(e)));
+    this.work = this.work.then(() => this.handle(data, isBinary)).catch((e) => this.fail(toProtocolError(e)));
   }
 
   private async handle(data: Buffer, isBinary: boolean): Promise<void> {
@@ -106,7 +109,8 @@ export class StreamConnection {
     const m = parseControlMessage(data, this.ctx.config.maxTextBytes);
     switch (m.type) {
       case 'start':
-        return this.start(m);
+        if (this.state !== 'waiting') throw new ProtocolError('already_started', 'stream already started');
+        return this.start(parseStart(m), m);
       case 'flush':
         return this.flush(m);
       case 'keepalive':
@@ -114,44 +118,35 @@ export class StreamConnection {
       case 'close':
         return this.close();
       default:
-        throw new StreamError('unknown_type', `unknown message type ${JSON.stringify(m.type)}`);
+        throw new ProtocolError('unknown_type', `unknown message type ${JSON.stringify(m.type)}`);
     }
   }
 
-  private async start(m: Record<string, unknown>): Promise<void> {
-    if (this.state !== 'waiting') throw new StreamError('already_started', 'stream already started');
+  /** `raw` is the message as sent: a tap reads its own fields from it. */
+  private async start(m: StartMessage, raw: ControlMessage): Promise<void> {
     const { config, batchers } = this.ctx;
-    const version = m.version ?? PROTOCOL_VERSION;
-    if (version !== PROTOCOL_VERSION) throw new StreamError('unsupported_version', `protocol version ${JSON.stringify(version)} not supported (1)`);
     if (this.ctx.drain?.draining) throw drainingError();
-    if (m.direction !== 'encode' && m.direction !== 'decode') throw new StreamError('bad_message', 'direction must be "encode" or "decode"');
-    await this.tap?.checkStart(m); // [issue 8] rooms
+    await this.tap?.checkStart(raw);
     if (this.state !== 'waiting') return this.tap?.ended(); // the socket went away while the room slot was being taken
     const modelName = m.model ?? this.ctx.defaultModel;
-    if (typeof modelName !== 'string') throw new StreamError('bad_message', 'model must be a string');
+    if (modelName === undefined) throw new ProtocolError('bad_message', 'model must be a string');
     const batcher = batchers.get(modelName);
-    if (!batcher) throw new StreamError('model_not_found', `no model "${modelName}" (have: ${[...batchers.keys()].join(', ') || 'none'})`);
+    if (!batcher) throw new ProtocolError('model_not_found', `no model "${modelName}" (have: ${[...batchers.keys()].join(', ') || 'none'})`);
     const man = batcher.manifest;
     const format = m.format ?? 's16le';
-    if (format !== 's16le' && format !== 'f32le') throw new StreamError('bad_message', 'format must be "s16le" or "f32le"');
     const sampleRate = m.sampleRate ?? man.sampleRate;
-    if (typeof sampleRate !== 'number' || !Number.isInteger(sampleRate) || sampleRate < 4000 || sampleRate > 384000) {
-      throw new StreamError('bad_message', 'sampleRate must be an integer in 4000..384000');
-    }
     const codebooks = m.codebooks ?? man.numCodebooks;
-    if (typeof codebooks !== 'number' || !Number.isInteger(codebooks)) throw new StreamError('bad_message', 'codebooks must be an integer');
     if (codebooks < 1 || codebooks > man.numCodebooks) {
-      throw new StreamError('model_mismatch', `codebooks must be an integer in 1..${man.numCodebooks} for model "${man.name}"`);
+      throw new ProtocolError('model_mismatch', `codebooks must be an integer in 1..${man.numCodebooks} for model "${man.name}"`);
     }
     const chunkMsAsked = m.chunkMs ?? config.defaultChunkMs;
-    if (typeof chunkMsAsked !== 'number' || !Number.isFinite(chunkMsAsked)) throw new StreamError('bad_message', 'chunkMs must be a number');
     const fr = frameRate(man);
     const chunkMs = Math.min(config.maxChunkMs, Math.max(config.minChunkMs, chunkMsAsked));
     const exactFrames = (chunkMs / 1000) * fr;
     const chunkFrames = Math.max(1, Math.round(exactFrames));
     if (batcher.stats().realtimeWaitMs > config.admissionMaxQueueMs) {
       this.ctx.metrics.refused.inc({ reason: 'overloaded' });
-      throw new StreamError('overloaded', `model "${man.name}" is saturated (queue wait above ${config.admissionMaxQueueMs} ms); try later`);
+      throw new ProtocolError('overloaded', `model "${man.name}" is saturated (queue wait above ${config.admissionMaxQueueMs} ms); try later`);
     }
 
     this.state = 'starting';
@@ -188,64 +183,62 @@ export class StreamConnection {
         maxOutboundBytes: config.maxOutboundBytes, idleTimeoutMs: config.idleTimeoutMs, maxProtocolErrors: config.maxProtocolErrors,
       },
     };
-    this.sendJson({ ...ready, ...this.tap?.started(ready) }); // [issue 8] rooms add their fields
+    this.sendJson({ ...ready, ...this.tap?.started(ready) }); // rooms add their fields
     if (this.ctx.drain?.draining) this.sendJson(drainingNotice(this.ctx.drain.closeInMs)); // it began while the session was built
     this.ctx.log.info({ streamId: this.id, model: man.name, direction: m.direction, sampleRate, format, codebooks, chunkFrames }, 'stream started');
   }
 
   private handleBinary(data: Buffer): void {
     const s = this.started;
-    if (!s || this.state !== 'active') throw new StreamError('not_started', 'binary frame before "start" was accepted');
+    if (!s || this.state !== 'active') throw new ProtocolError('not_started', 'binary frame before "start" was accepted');
     const { config } = this.ctx;
-    if (data.length > config.maxFrameBytes) throw new StreamError('frame_too_large', `binary frame of ${data.length} bytes (limit ${config.maxFrameBytes})`);
+    if (data.length > config.maxFrameBytes) throw new ProtocolError('frame_too_large', `binary frame of ${data.length} bytes (limit ${config.maxFrameBytes})`);
     const kind = data[0];
     const elapsed = (performance.now() - s.startedAt) / 1000;
     if (s.session instanceof EncodeSession) {
-      if (kind !== KIND_AUDIO_IN) throw new StreamError('bad_frame', `binary kind ${kind} in an encode stream (audio is kind ${KIND_AUDIO_IN})`);
+      if (kind !== KIND_AUDIO_IN) throw new ProtocolError('bad_frame', `binary kind ${kind} in an encode stream (audio is kind ${KIND_AUDIO_IN})`);
       refuseReserved(data, 4);
       const pcm = decodeAudioIn(data, s.format);
       if (pcm.length === 0) return; // allowed, and nothing to do
       if ((s.session.samplesReceived + pcm.length) / s.sampleRate > elapsed + config.maxAheadSec) {
-        throw new StreamError('too_fast', `audio more than ${config.maxAheadSec} s ahead of real time`);
+        throw new ProtocolError('too_fast', `audio more than ${config.maxAheadSec} s ahead of real time`);
       }
       s.session.push(pcm);
       if (s.session.pendingSamples / s.modelRate > config.maxBufferedSec) {
-        throw new StreamError('buffer_full', `more than ${config.maxBufferedSec} s of audio waiting to be processed`);
+        throw new ProtocolError('buffer_full', `more than ${config.maxBufferedSec} s of audio waiting to be processed`);
       }
       return;
     }
-    if (kind !== KIND_TOKENS) throw new StreamError('bad_frame', `binary kind ${kind} in a decode stream (tokens are kind ${KIND_TOKENS})`);
+    if (kind !== KIND_TOKENS) throw new ProtocolError('bad_frame', `binary kind ${kind} in a decode stream (tokens are kind ${KIND_TOKENS})`);
     const expectedFrame = s.session.framesReceived;
     let packet;
     try {
       refuseReserved(data, 2);
       packet = decodeTokenPacket(data, { codebooks: s.codebooks, codeBytes: s.codeBytes, codebookSize: s.codebookSize });
     } catch (e) {
-      throw withExpected(toStreamError(e), expectedFrame);
+      throw withExpected(toProtocolError(e), expectedFrame);
     }
     if (packet.firstFrame !== expectedFrame) {
-      throw new StreamError('frame_gap', `packet starts at frame ${packet.firstFrame}, expected ${expectedFrame}`, { expectedFrame });
+      throw new ProtocolError('frame_gap', `packet starts at frame ${packet.firstFrame}, expected ${expectedFrame}`, { expectedFrame });
     }
     if ((expectedFrame + packet.tokens.numFrames) / s.frameRate > elapsed + config.maxAheadSec) {
-      throw new StreamError('too_fast', `tokens more than ${config.maxAheadSec} s ahead of real time`);
+      throw new ProtocolError('too_fast', `tokens more than ${config.maxAheadSec} s ahead of real time`);
     }
     if (packet.tokens.numFrames === 0) return; // allowed (F = 0), and nothing to do
     try {
       s.session.push(packet.tokens);
     } catch (e) {
-      throw withExpected(toStreamError(e), expectedFrame);
+      throw withExpected(toProtocolError(e), expectedFrame);
     }
     if (s.session.pendingFrames / s.frameRate > config.maxBufferedSec) {
-      throw new StreamError('buffer_full', `more than ${config.maxBufferedSec} s of tokens waiting to be decoded`);
+      throw new ProtocolError('buffer_full', `more than ${config.maxBufferedSec} s of tokens waiting to be decoded`);
     }
   }
 
-  private flush(m: Record<string, unknown>): void {
+  private flush(m: ControlMessage): void {
     const s = this.started;
-    if (!s || this.state !== 'active') throw new StreamError('not_started', '"flush" before "start" was accepted');
-    const marker = m.marker;
-    const okMarker = (typeof marker === 'string' && marker.length <= 128) || (typeof marker === 'number' && Number.isFinite(marker));
-    if (!okMarker) throw new StreamError('bad_message', 'flush needs a marker: a string of up to 128 characters or a number');
+    if (!s || this.state !== 'active') throw new ProtocolError('not_started', '"flush" before "start" was accepted');
+    const { marker } = parseFlush(m);
     const samples = this.samples(s);
     void s.session.flush().then(() => {
       if (this.state === 'closed' || s.session.destroyed) return;
@@ -280,7 +273,7 @@ export class StreamConnection {
     this.ctx.metrics.packetLatency.observe({ direction: 'encode' }, waitedMs / 1000);
     this.ctx.metrics.mediaSeconds.inc({ model: s.model, direction: 'encode' }, block.numFrames / s.frameRate);
     const packet = encodeTokenPacket(block, this.packetsOut++, firstFrame, s.codeBytes);
-    this.tap?.packet(packet); // [issue 8] rooms: listeners first, they are the latency-critical path
+    this.tap?.packet(packet); // rooms: listeners first, they are the latency-critical path
     this.sendBinary(packet);
   }
 
@@ -299,7 +292,7 @@ export class StreamConnection {
     if (!this.socket.open) return;
     this.ws.send(bytes, { binary: true });
     if (this.ws.bufferedAmount > this.ctx.config.maxOutboundBytes) {
-      this.fail(new StreamError('slow_consumer', `client is not reading: ${this.ws.bufferedAmount} bytes queued (limit ${this.ctx.config.maxOutboundBytes})`));
+      this.fail(new ProtocolError('slow_consumer', `client is not reading: ${this.ws.bufferedAmount} bytes queued (limit ${this.ctx.config.maxOutboundBytes})`));
     }
   }
 
@@ -309,10 +302,10 @@ export class StreamConnection {
 
   private sessionFailed(e: CodecError): void {
     if (e.code === 'aborted') return;
-    if (e.code === 'limit_exceeded') this.fail(new StreamError('overloaded', e.message));
+    if (e.code === 'limit_exceeded') this.fail(new ProtocolError('overloaded', e.message));
     else {
       this.ctx.log.error({ streamId: this.id, err: e.message }, 'model run failed');
-      this.fail(new StreamError('internal', e.message));
+      this.fail(new ProtocolError('internal', e.message));
     }
   }
 
@@ -331,7 +324,7 @@ export class StreamConnection {
     this.state = 'closed';
     s?.session.destroy();
     this.socket.stop();
-    this.tap?.ended(); // [issue 8] rooms
+    this.tap?.ended();
     this.onGone(this);
   }
 }
@@ -339,12 +332,12 @@ export class StreamConnection {
 /** Reserved header bytes (after the kind byte, before `end`) must be 0, so that they can gain a meaning later. */
 function refuseReserved(frame: Buffer, end: number): void {
   for (let i = 1; i < Math.min(end, frame.length); i++) {
-    if (frame[i] !== 0) throw new StreamError('bad_frame', `reserved header byte ${i} is ${frame[i]}; it must be 0`);
+    if (frame[i] !== 0) throw new ProtocolError('bad_frame', `reserved header byte ${i} is ${frame[i]}; it must be 0`);
   }
 }
 
-function withExpected(e: StreamError, expectedFrame: number): StreamError {
-  return new StreamError(e.code, e.message, { ...e.extra, expectedFrame });
+function withExpected(e: ProtocolError, expectedFrame: number): ProtocolError {
+  return new ProtocolError(e.code, e.message, { ...e.extra, expectedFrame });
 }
 
 function toBuffer(data: Buffer | ArrayBuffer | Buffer[]): Buffer {

@@ -2,7 +2,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { Counter } from 'prom-client';
 import type { WebSocket } from 'ws';
 import type { ServerConfig } from '../config.js';
-import { StreamError } from './errors.js';
+import { ProtocolError } from '../../protocol/errors.js';
 
 /** Time to let a closing handshake finish before the socket is cut (a client that does not read never answers). */
 const CLOSE_GRACE_MS = 2000;
@@ -32,7 +32,7 @@ export class PeerSocket {
   constructor(
     private readonly ws: WebSocket,
     private readonly config: Pick<ServerConfig, 'pingIntervalMs' | 'idleTimeoutMs'>,
-    private readonly onIdle: (e: StreamError) => void,
+    private readonly onIdle: (e: ProtocolError) => void,
     private readonly events: PeerEvents = {},
   ) {
     ws.on('pong', () => (this.alive = true));
@@ -47,7 +47,7 @@ export class PeerSocket {
   /** Restarts the idle countdown (on every message received). */
   armIdle(): void {
     clearTimeout(this.idleTimer);
-    this.idleTimer = setTimeout(() => this.onIdle(new StreamError('idle_timeout', `no message for ${this.config.idleTimeoutMs} ms`)), this.config.idleTimeoutMs);
+    this.idleTimer = setTimeout(() => this.onIdle(new ProtocolError('idle_timeout', `no message for ${this.config.idleTimeoutMs} ms`)), this.config.idleTimeoutMs);
   }
 
   sendJson(m: object): void {
@@ -92,19 +92,4 @@ export function reportCut(counter: Counter<'reason'>, log: FastifyBaseLogger, pe
     counter.inc({ reason });
     log.info({ ...peer, reason, queuedBytes }, `connection cut without close handshake (${reason}): the client sees 1006`);
   };
-}
-
-/** Parses a text frame into a control message object, refusing oversized and non-object ones. */
-export function parseControlMessage(data: Buffer, maxTextBytes: number): Record<string, unknown> {
-  if (data.length > maxTextBytes) throw new StreamError('frame_too_large', `control message of ${data.length} bytes (limit ${maxTextBytes})`);
-  let msg: unknown;
-  try {
-    msg = JSON.parse(data.toString('utf8'));
-  } catch {
-    throw new StreamError('bad_json', 'text frame is not JSON');
-  }
-  if (!msg || typeof msg !== 'object' || Array.isArray(msg)) throw new StreamError('bad_json', 'control message must be a JSON object');
-  // a string `type` we do not know may be a newer message (unknown_type); a missing or non-string one is malformed
-  if (typeof (msg as { type?: unknown }).type !== 'string') throw new StreamError('bad_message', 'control message needs a string field "type"');
-  return msg as Record<string, unknown>;
 }

@@ -1,4 +1,4 @@
-import type { TokenPacket } from '../../clients/ts/protocol.js';
+import type { TokenPacket } from '../../protocol/stream.js';
 import type { RoomEvent, RoomSubscription } from '../../clients/ts/room-client.js';
 
 /** Collects a subscription's events in the background. */

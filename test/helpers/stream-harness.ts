@@ -5,7 +5,7 @@ import WebSocket from 'ws';
 import type { CodecModel } from '../../codec/model.js';
 import { resampleAll } from '../../codec/resample.js';
 import { StreamEncoder, concatTokens } from '../../codec/stream-encoder.js';
-import type { TokenBlock } from '../../codec/types.js';
+import type { TokenBlock } from '../../codec/pure/types.js';
 import { resolveServerConfig, type ServerConfig } from '../../server/config.js';
 import { startServer, type RunningServer } from '../../server/main.js';
 import { DEFAULT_MODEL_DIR } from './fixtures.js';

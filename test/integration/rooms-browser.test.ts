@@ -138,8 +138,8 @@ describe('rooms demo (headless Chromium): one speaker, one listener decoding loc
     await listener.waitForFunction(() => ['joined', 'failed'].includes((window as any).__listener.state), undefined, { timeout: 60_000 });
     expect(await listener.evaluate(() => (window as any).__listener.fromCache)).toEqual({ default: true });
     await listener.close();
-    for (let i = 0; i < 100 && server.app.rooms.listeners.size + server.app.rooms.publishers.size > 0; i++) await new Promise((r) => setTimeout(r, 20));
-    expect(server.app.rooms.publishers.size).toBe(0);
+    for (let i = 0; i < 100 && server.app.tokstream.rooms.listeners.size + server.app.tokstream.rooms.publishers.size > 0; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(server.app.tokstream.rooms.publishers.size).toBe(0);
   });
 
   it('a listen-only room key cannot speak: the page reports it', async () => {

@@ -5,7 +5,7 @@ import * as ortWeb from 'onnxruntime-web';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CodecModel } from '../../codec/model.js';
 import { sliceTokens } from '../../codec/stream-encoder.js';
-import type { TokenBlock } from '../../codec/types.js';
+import type { TokenBlock } from '../../codec/pure/types.js';
 import { TokenStreamDecoder, loadDecoder, type DecodedAudio, type LocalDecoder, type OrtLike } from '../../clients/ts/decoder.js';
 import { loadNodeDecoder } from '../../clients/ts/decoder-node.js';
 import { DEFAULT_MODEL_DIR, readPcm, speechWav } from '../helpers/fixtures.js';

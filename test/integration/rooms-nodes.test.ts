@@ -4,9 +4,9 @@ import { join, resolve } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { encodeTokenPacket } from '../../clients/ts/protocol.js';
+import { encodeTokenPacket } from '../../protocol/stream.js';
 import { joinRoom, openRoomPublisher, type RoomEvent, type RoomSubscription } from '../../clients/ts/room-client.js';
-import { decodeRoomPacket } from '../../clients/ts/room-protocol.js';
+import { decodeRoomPacket } from '../../protocol/rooms.js';
 import { readPcm, speechWav } from '../helpers/fixtures.js';
 import { startRedis } from '../helpers/redis-server.js';
 import { collect, ownPackets, until } from '../helpers/rooms.js';
@@ -92,9 +92,9 @@ describe('rooms across two nodes through Redis', () => {
       return Object.assign(p, { subscriberId: (await p.nextText('joined')).subscriberId as string });
     };
     const [fastA, fastB, slow] = [await join(a), await join(b), await join(b)];
-    const slowListener = [...b.app.rooms.listeners].find((l) => l.id === slow.subscriberId)!;
+    const slowListener = [...b.app.tokstream.rooms.listeners].find((l) => l.id === slow.subscriberId)!;
     (slow.ws as unknown as { _socket: { pause(): void } })._socket.pause(); // stops reading
-    const slot = await a.app.rooms.relay.reservePublisher('slow', 16);
+    const slot = await a.app.tokstream.rooms.relay.reservePublisher('slow', 16);
     slot.start({ streamId: 's-nodes', model: 'default', modelVersion: '1', modelSampleRate: 24000, hopLength: 320, frameRate: 75, codebooks: 8, codebookSize: 1024, codeBytes: 2, chunkFrames: 100, decoderLookaheadFrames: 1 });
     await fastB.nextText('publisher_joined');
     const frames = 100; // 1.6 KB packets
@@ -127,7 +127,7 @@ describe('rooms across two nodes through Redis', () => {
   it('a node whose Redis subscription is cut catches up: the end it missed still reaches its listeners', async () => {
     const sub = await listen(b, 'cut');
     const l = collect(sub);
-    const slot = await a.app.rooms.relay.reservePublisher('cut', 16);
+    const slot = await a.app.tokstream.rooms.relay.reservePublisher('cut', 16);
     const info = slot.start({ streamId: 's-cut', model: 'default', modelVersion: '1', modelSampleRate: 24000, hopLength: 320, frameRate: 75, codebooks: 1, codebookSize: 1024, codeBytes: 2, chunkFrames: 1, decoderLookaheadFrames: 1 });
     await until(() => l.events.some((e) => e.type === 'publisher_joined'));
     await db.client('KILL', 'TYPE', 'pubsub'); // B (and A) lose their subscriptions
@@ -141,15 +141,15 @@ describe('rooms across two nodes through Redis', () => {
 
   it('holds one listener limit for the cluster, and one set of room keys', async () => {
     // maxRoomListeners is 4 on each node: 4 in all, wherever they join
-    await until(() => a.app.rooms.listeners.size + b.app.rooms.listeners.size === 0, 5000, 'earlier listeners to leave');
+    await until(() => a.app.tokstream.rooms.listeners.size + b.app.tokstream.rooms.listeners.size === 0, 5000, 'earlier listeners to leave');
     const held = [await listen(a, 'full'), await listen(b, 'full'), await listen(a, 'full'), await listen(b, 'full')];
     for (const s of [a, b]) await expect(listen(s, 'full')).rejects.toMatchObject({ code: 'too_many_streams' });
     held.pop()!.close();
-    await until(() => b.app.rooms.listeners.size === 1, 5000, 'listener to leave');
+    await until(() => b.app.tokstream.rooms.listeners.size === 1, 5000, 'listener to leave');
     const again = await listen(a, 'full');
     again.close();
     for (const s of held) s.close();
-    await until(() => a.app.rooms.listeners.size + b.app.rooms.listeners.size === 0, 5000, 'listeners to leave');
+    await until(() => a.app.tokstream.rooms.listeners.size + b.app.tokstream.rooms.listeners.size === 0, 5000, 'listeners to leave');
     // the listen key configured on A only is good on B, for its room only
     const viaB = await listen(b, 'lobby', LISTEN_KEY);
     await expect(listen(b, 'other', LISTEN_KEY)).rejects.toMatchObject({ code: 'unauthorized' });

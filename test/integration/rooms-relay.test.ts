@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { encodeTokenPacket } from '../../clients/ts/protocol.js';
+import { encodeTokenPacket } from '../../protocol/stream.js';
 import { joinRoom, openRoomPublisher, type RoomEvent } from '../../clients/ts/room-client.js';
-import { KIND_ROOM_TOKENS, decodeRoomPacket } from '../../clients/ts/room-protocol.js';
+import { KIND_ROOM_TOKENS, decodeRoomPacket } from '../../protocol/rooms.js';
 import { readPcm, speechWav } from '../helpers/fixtures.js';
 import { collect, ownPackets, until } from '../helpers/rooms.js';
 import { Probe, startTestServer } from '../helpers/stream-harness.js';
@@ -167,9 +167,9 @@ describe('rooms: slow listeners', () => {
       const [fast, slow] = [await join(), await join()];
       // stops reading: the kernel's socket buffers (megabytes on loopback) take what is sent, ws's bufferedAmount stays 0
       (slow.ws as unknown as { _socket: { pause(): void } })._socket.pause();
-      const room = s.app.rooms.registry.get('slow');
+      const room = s.app.tokstream.rooms.registry.get('slow');
       const info = room.addPublisher({ streamId: 's-test', model: 'default', modelVersion: '1', modelSampleRate: 24000, hopLength: 320, frameRate: 75, codebooks: 8, codebookSize: 1024, codeBytes: 2, chunkFrames: 100, decoderLookaheadFrames: 1 });
-      const slowListener = [...s.app.rooms.listeners].find((l) => l.id === slow.subscriberId)!;
+      const slowListener = [...s.app.tokstream.rooms.listeners].find((l) => l.id === slow.subscriberId)!;
       const frames = 100; // 1.6 KB packets
       const codes = new Int32Array(8 * frames).map((_, i) => i % 1024);
       const t0 = performance.now();
@@ -227,7 +227,7 @@ describe('rooms: slow listeners', () => {
       const stream = new Probe(s.wsUrl);
       await stream.opened;
       for (const p of [listener, stream]) (p.ws as unknown as { _socket: { pause(): void } })._socket.pause();
-      const [l] = [...s.app.rooms.listeners];
+      const [l] = [...s.app.tokstream.rooms.listeners];
       await until(() => l.failure !== undefined, 5000);
       expect(l.failure).toBe('slow_consumer');
       const text = async () => (await fetch(`${s.url}/metrics`)).text();

@@ -2,8 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CodecModel } from '../../codec/model.js';
 import { resampleAll } from '../../codec/resample.js';
 import { sliceTokens } from '../../codec/stream-encoder.js';
-import type { TokenBlock } from '../../codec/types.js';
-import { decodeAudioOut, encodeTokenPacket } from '../../clients/ts/protocol.js';
+import type { TokenBlock } from '../../codec/pure/types.js';
+import { decodeAudioOut, encodeTokenPacket } from '../../protocol/stream.js';
 import { DEFAULT_MODEL_DIR, readPcm, speechWav } from '../helpers/fixtures.js';
 import { Probe, randomChunks, startTestServer } from '../helpers/stream-harness.js';
 

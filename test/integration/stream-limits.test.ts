@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { encodeAudioIn, encodeTokenPacket } from '../../clients/ts/protocol.js';
+import { encodeAudioIn, encodeTokenPacket } from '../../protocol/stream.js';
 import { Probe, startTestServer } from '../helpers/stream-harness.js';
 
 const servers: { close(): Promise<void> }[] = [];

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { StreamResampler } from '../../codec/resample.js';
-import { decodeAudioOut, decodeTokenPacket, encodeAudioIn, encodeTokenPacket } from '../../clients/ts/protocol.js';
+import { decodeAudioOut, decodeTokenPacket, encodeAudioIn, encodeTokenPacket } from '../../protocol/stream.js';
 import { Probe, startTestServer } from '../helpers/stream-harness.js';
 
 let server: Awaited<ReturnType<typeof startTestServer>>;

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CodecModel } from '../../codec/model.js';
 import { concatTokens } from '../../codec/stream-encoder.js';
-import { decodeTokenPacket, encodeAudioIn, encodeTokenPacket } from '../../clients/ts/protocol.js';
+import { decodeTokenPacket, encodeAudioIn, encodeTokenPacket } from '../../protocol/stream.js';
 import { DEFAULT_MODEL_DIR, readPcm, speechWav } from '../helpers/fixtures.js';
 import { Probe, encodeWithStreamPlan, startTestServer } from '../helpers/stream-harness.js';
 

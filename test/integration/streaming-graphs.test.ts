@@ -2,13 +2,13 @@ import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ModelBatcher, type BatchModel } from '../../codec/batcher.js';
-import { CodecError } from '../../codec/errors.js';
+import { CodecError } from '../../codec/pure/errors.js';
 import { parseManifest } from '../../codec/manifest.js';
 import { CodecModel } from '../../codec/model.js';
 import { concat } from '../../codec/resample.js';
-import { StreamDecoder, type DecodeWindow } from '../../codec/stream-decoder.js';
+import { StreamDecoder, type DecodeWindow } from '../../codec/pure/stream-decoder.js';
 import { StreamEncoder, concatTokens, sliceTokens, type EncodeWindow } from '../../codec/stream-encoder.js';
-import type { TokenBlock } from '../../codec/types.js';
+import type { TokenBlock } from '../../codec/pure/types.js';
 import { DEFAULT_MODEL_DIR, readPcm, scratch, speechWav } from '../helpers/fixtures.js';
 
 let model: CodecModel;

@@ -5,7 +5,7 @@ import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readTok, TokWriter, type TokHeaderFields } from '../../codec/tokfile.js';
-import type { TokenBlock } from '../../codec/types.js';
+import type { TokenBlock } from '../../codec/pure/types.js';
 
 const run = promisify(execFile);
 const READER_DIR = resolve('clients/python');

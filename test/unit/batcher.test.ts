@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { ModelBatcher, type BatchInfo, type BatchModel, type BatcherOptions } from '../../codec/batcher.js';
 import type { ModelManifest } from '../../codec/manifest.js';
 import type { EncodeWindow } from '../../codec/stream-encoder.js';
-import type { StreamCarry, TokenBlock } from '../../codec/types.js';
+import type { StreamCarry, TokenBlock } from '../../codec/pure/types.js';
 
 const HOP = 4;
 const CODEBOOKS = 2;

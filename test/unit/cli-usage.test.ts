@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { EXIT, PREP_EXIT, failure } from '../../cli/exit.js';
 import { UsageError, parseOptions } from '../../cli/usage.js';
-import { CodecError } from '../../codec/errors.js';
+import { CodecError } from '../../codec/pure/errors.js';
 import { TokFormatError } from '../../codec/tok/errors.js';
 import { InputError } from '../../prep/inputs.js';
 import { PlanMismatchError } from '../../prep/plan.js';

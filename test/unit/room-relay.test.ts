@@ -4,8 +4,8 @@
  * test/integration/rooms-relay.test.ts runs the same over real sockets and a real model.
  */
 import { describe, expect, it } from 'vitest';
-import { encodeTokenPacket } from '../../clients/ts/protocol.js';
-import { decodeRoomPacket, encodeRoomPacket, type PublisherInfo } from '../../clients/ts/room-protocol.js';
+import { encodeTokenPacket } from '../../protocol/stream.js';
+import { decodeRoomPacket, encodeRoomPacket, type PublisherInfo } from '../../protocol/rooms.js';
 import { LocalRelay, type PublisherDescription } from '../../server/rooms/relay.js';
 import { RoomRegistry, type RoomSubscriber } from '../../server/rooms/room.js';
 

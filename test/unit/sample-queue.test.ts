@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ArrayQueue, SampleQueue } from '../../codec/sample-queue.js';
+import { ArrayQueue, SampleQueue } from '../../codec/pure/sample-queue.js';
 
 const ramp = (from: number, n: number) => Float32Array.from({ length: n }, (_, i) => from + i);
 

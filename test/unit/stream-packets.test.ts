@@ -3,8 +3,8 @@ import { describe, expect, it } from 'vitest';
 import {
   WireError, codeBytesFor, decodeAudioIn, decodeAudioOut, decodeTokenPacket, encodeAudioIn, encodeAudioOut, encodeTokenPacket,
   type Tokens,
-} from '../../clients/ts/protocol.js';
-import { decodeRoomPacket, encodeRoomPacket } from '../../clients/ts/room-protocol.js';
+} from '../../protocol/stream.js';
+import { decodeRoomPacket, encodeRoomPacket } from '../../protocol/rooms.js';
 
 const tokens: Tokens = { numCodebooks: 2, numFrames: 3, codes: Int32Array.of(0, 1, 2, 10, 11, 1023) };
 

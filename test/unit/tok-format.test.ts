@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bitsPerCode, packCodes, packedLength, unpackCodes } from '../../codec/tok/bitpack.js';
 import { crc32 } from '../../codec/tok/crc32.js';
-import { CodecError } from '../../codec/errors.js';
+import { CodecError } from '../../codec/pure/errors.js';
 import {
   assertTokMatchesModel,
   encodeTok,
@@ -23,7 +23,7 @@ import {
   type TokReadOptions,
   type TokStreamEvent,
 } from '../../codec/tokfile.js';
-import type { TokenBlock } from '../../codec/types.js';
+import type { TokenBlock } from '../../codec/pure/types.js';
 
 function rng(seed: number): () => number {
   // mulberry32: deterministic test data without a dependency

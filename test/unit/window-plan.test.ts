@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { WindowPlanner, type Window } from '../../codec/window-plan.js';
+import { WindowPlanner, type Window } from '../../codec/pure/window-plan.js';
 
 /** Every window the planner gives while `available` grows by `step` up to `total`. */
 function windowsWhileGrowing(plan: WindowPlanner, total: number, step: number): { window: Window; available: number }[] {

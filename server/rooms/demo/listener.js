@@ -1,9 +1,9 @@
 // Listener: /v1/rooms/listen -> token packets -> decoded here (onnxruntime-web, wasm) -> speakers.
-// Decodes with the same stream decoder as the server (codec/stream-decoder.ts via clients/ts/decoder.ts): the stateful streaming graph when the model has one.
+// Decodes with the same stream decoder as the server (codec/pure/stream-decoder.ts via clients/ts/decoder.ts): the stateful streaming graph when the model has one.
 import * as ort from './ort.mjs';
-import { joinRoom } from './src/clients/ts/room-client.js';
-import { TokenStreamDecoder, loadDecoder } from './src/clients/ts/decoder.js';
-import { CacheApiGraphCache } from './src/clients/ts/decoder-cache-web.js';
+import { joinRoom } from '../src/clients/ts/room-client.js';
+import { TokenStreamDecoder, loadDecoder } from '../src/clients/ts/decoder.js';
+import { CacheApiGraphCache } from '../src/clients/ts/decoder-cache-web.js';
 import { $, setStatus } from '../page.js';
 
 const params = new URLSearchParams(location.search);

@@ -1,6 +1,6 @@
 // Speaker: microphone -> /v1/rooms/publish (an encode stream relayed to the room). Only the documented
-// protocol and the TypeScript client (served at ./src/clients/ts/) are used.
-import { openRoomPublisher } from './src/clients/ts/room-client.js';
+// protocol and the TypeScript client (served at /demo/src/clients/ts/) are used.
+import { openRoomPublisher } from '../src/clients/ts/room-client.js';
 import { $, openMicrophone, setStatus } from '../page.js';
 
 const params = new URLSearchParams(location.search);

@@ -3,6 +3,8 @@
  * layouts. Plain TypeScript with no Node or DOM dependency, so browsers, Node clients and the
  * server share one definition of the wire format.
  */
+import { ProtocolError } from './errors.js';
+
 export const PROTOCOL_VERSION = 1;
 export const PROTOCOL_V1 = 'tokstream.v1';
 export const KEY_PROTOCOL_PREFIX = 'tokstream.key.';
@@ -26,6 +28,12 @@ export interface StartMessage {
   format?: SampleFormat;
   codebooks?: number;
   chunkMs?: number;
+}
+
+/** Asks for every result of what was sent so far; answered by `flushed` with the same marker. */
+export interface FlushMessage {
+  type: 'flush';
+  marker: string | number;
 }
 
 export interface ReadyMessage {
@@ -93,15 +101,6 @@ export interface DrainingMessage {
 
 export type ServerMessage = ReadyMessage | FlushedMessage | ErrorMessage | ClosedMessage | DrainingMessage;
 
-/** Close code of the `draining` refusal: this server takes no new streams; connect again (through the balancer). */
-export const CLOSE_DRAINING = 4503;
-
-/**
- * Error codes that say nothing about the request, only about this server now: the same stream
- * opened again (a balancer sends it to another server) may succeed.
- */
-export const RETRY_ELSEWHERE_CODES: ReadonlySet<string> = new Set(['draining', 'shutting_down', 'overloaded', 'too_many_streams']);
-
 /** Codes of one run of frames; `codes` codebook-major: codes[k * numFrames + t]. */
 export interface Tokens {
   numCodebooks: number;
@@ -122,10 +121,10 @@ export interface AudioPacket {
   pcm: Float32Array;
 }
 
-/** A frame that breaks the layout; `code` is the protocol error code. */
-export class WireError extends Error {
-  constructor(readonly code: 'bad_frame' | 'model_mismatch' | 'invalid_tokens' | 'invalid_audio', message: string) {
-    super(message);
+/** A binary frame that breaks its layout or the stream's expectations. */
+export class WireError extends ProtocolError {
+  constructor(override readonly code: 'bad_frame' | 'model_mismatch' | 'invalid_tokens' | 'invalid_audio', message: string) {
+    super(code, message);
     this.name = 'WireError';
   }
 }

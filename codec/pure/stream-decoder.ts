@@ -1,5 +1,5 @@
 import { CodecError } from './errors.js';
-import type { ModelManifest } from './manifest.js';
+import type { ModelManifest } from './manifest-types.js';
 import { ArrayQueue } from './sample-queue.js';
 import type { StreamCarry, TokenBlock } from './types.js';
 import { WindowPlanner, type Window } from './window-plan.js';

@@ -3,7 +3,7 @@
  * kind-16 frame that carries a publisher's token packet to subscribers. Plain TypeScript with no
  * Node or DOM dependency, shared by the server and every client.
  */
-import { WireError, decodeTokenPacket, frameView, type ReadyMessage, type TokenExpectations, type TokenPacket } from './protocol.js';
+import { WireError, decodeTokenPacket, frameView, type ReadyMessage, type StartMessage, type TokenExpectations, type TokenPacket } from './stream.js';
 
 export const ROOMS_PUBLISH_PATH = '/v1/rooms/publish';
 export const ROOMS_LISTEN_PATH = '/v1/rooms/listen';
@@ -30,6 +30,16 @@ export interface PublisherInfo
   /** The frame the next packet starts at (in `joined`; 0 for a publisher that just arrived). */
   nextFrame: number;
 }
+
+/** What a `start` on the publish path carries beyond an ordinary encode `start`. */
+export interface PublishStartFields {
+  room: string;
+  label?: string;
+  /** Wall clock (ms since the Unix epoch) when sample 0 was captured. */
+  epochMs?: number;
+}
+
+export type PublishStartMessage = StartMessage & PublishStartFields;
 
 export interface JoinMessage {
   type: 'join';
