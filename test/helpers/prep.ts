@@ -9,10 +9,12 @@ const CLI = join(ROOT, 'bin', 'tokstream.js');
 
 /** The CLI runs compiled code (bin/tokstream.js -> dist/): rebuild when a source is newer than its output. */
 export function ensureBuilt(): void {
+  // newest .ts under each source folder, subfolders included
   const newest = (dir: string): number =>
-    Math.max(0, ...readdirSync(join(ROOT, dir)).filter((f) => f.endsWith('.ts')).map((f) => statSync(join(ROOT, dir, f)).mtimeMs));
+    Math.max(0, ...readdirSync(join(ROOT, dir), { withFileTypes: true }).map((e) =>
+      e.isDirectory() ? newest(join(dir, e.name)) : e.name.endsWith('.ts') ? statSync(join(ROOT, dir, e.name)).mtimeMs : 0));
   const built = join(ROOT, 'dist', 'cli', 'main.js');
-  const sources = ['cli', 'prep', 'codec', 'server', 'server/stream', 'server/http', 'server/rooms', 'clients/ts'];
+  const sources = ['cli', 'prep', 'codec', 'protocol', 'server', 'clients/ts'];
   const stale = !existsSync(built) || statSync(built).mtimeMs < Math.max(...sources.map(newest));
   // tsc still writes JS when unrelated files have type errors; what matters is that ours exist
   if (stale) spawnSync('npx', ['tsc', '-p', 'tsconfig.json'], { cwd: ROOT, stdio: 'ignore' });
