@@ -120,7 +120,11 @@ function threadCpu(): Map<string, number> {
   const main = String(process.pid);
   let mainCpu = 0;
   const others: number[] = [];
-  for (const [t, c] of before) (t === main ? (mainCpu = c - (th0.get(t) ?? 0)) : others.push(c - (th0.get(t) ?? 0)));
+  for (const [t, c] of before) {
+    const used = c - (th0.get(t) ?? 0);
+    if (t === main) mainCpu = used;
+    else others.push(used);
+  }
   others.sort((a, b) => b - a);
   console.log(
     `one prep run, 2 x 1: ${wall.toFixed(2)} s; first window sent ${firstWindow.toFixed(0)} ms after the start; CPU: encoder threads ${others.slice(0, 2).map((c) => c.toFixed(2)).join(' + ')} s, main thread ${mainCpu.toFixed(2)} s, other threads ${others.slice(2).reduce((s, c) => s + c, 0).toFixed(2)} s, ffmpeg ${(childCpuSeconds() - k0).toFixed(2)} s`,

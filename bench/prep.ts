@@ -42,7 +42,7 @@ function cpuSeconds(): number {
 
 const work = mkdtempSync(join(tmpdir(), 'tokstream-bench-prep-'));
 const corpus = join(work, 'corpus');
-let t0 = performance.now();
+const t0 = performance.now();
 await makeCorpus(corpus, nFiles);
 console.log(`corpus: ${nFiles} files generated in ${((performance.now() - t0) / 1000).toFixed(1)} s; ${cores} cores, load average ${loadavg()[0].toFixed(1)}`);
 

@@ -224,9 +224,15 @@ async function agreement(): Promise<string[]> {
           total++;
           if (c === b.codes[i]) same++;
           else differs.add(i % a.numFrames);
-          if (i < a.numFrames) (total0++, c === b.codes[i] && same0++);
+          if (i < a.numFrames) {
+            total0++;
+            if (c === b.codes[i]) same0++;
+          }
         });
-        if (differs.size) (filesDiffering++, (framesDiffering += differs.size));
+        if (differs.size) {
+          filesDiffering++;
+          framesDiffering += differs.size;
+        }
       }
       lines.push(`${name}, chunk ${chunkMs} ms: ${((100 * same) / total).toFixed(3)}% of ${total} codes, codebook 0 ${((100 * same0) / total0).toFixed(3)}%; ${filesDiffering} of ${clips.length} files differ (${framesDiffering} frames)`);
     }

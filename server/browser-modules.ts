@@ -5,7 +5,7 @@ import { JS, moduleSource } from './static-files.js';
 
 /**
  * Folders of browser-safe modules: no Node built-ins, no packages, imports only from these folders
- * (test/browser-safe.test.ts holds every file to it). In clients/ts/ the Node adapters, named
+ * (test/unit/browser-safe.test.ts holds every file to it). In clients/ts/ the Node adapters, named
  * `*-node.ts`, are the exception and are not served.
  */
 export const BROWSER_FOLDERS: readonly string[] = ['protocol', 'codec/pure', 'clients/ts'];

@@ -221,7 +221,7 @@ def render(manifest, model_dir, clips, systems, rows, codes, prefix_mismatches, 
             "are computed at 16 kHz against the same reference for every system: there the narrowband codecs are "
             "charged for the 4-8 kHz band they drop, a real loss a listener hears; the model's content above 8 kHz "
             "is not scored at all.",
-            "- Metrics (`models/eval/metrics.py`, tested by `test/metrics.test.ts`): STOI after Taal et al. 2011 "
+            "- Metrics (`models/eval/metrics.py`, tested by `test/integration/eval-metrics-python.test.ts`): STOI after Taal et al. 2011 "
             "(10 kHz, 384 ms segments, 15 third-octave bands from 150 Hz, −15 dB SDR clipping bound, 40 dB "
             "silent-frame removal); log-mel distance = mean |Δ log10| of 80-band mel magnitudes (64 ms window, "
             "16 ms hop, floor 1e-5); multi-resolution STFT distance = mean over three resolutions (Parallel WaveGAN's, "

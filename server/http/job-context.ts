@@ -47,20 +47,18 @@ export class JobContext {
    * logged as sendError would log it. After an abort the body just ends: the client is gone.
    */
   responseBody(chunks: AsyncGenerator<Uint8Array>): Readable {
-    const job = this;
-    return Readable.from(
-      (async function* () {
-        try {
-          yield* chunks;
-        } catch (e) {
-          if (job.signal.aborted) return;
-          job.cut = true;
-          logFailure(e, job.reply.request);
-          job.reply.raw.destroy();
-        }
-      })(),
-      { objectMode: false },
-    );
+    return Readable.from(this.cutOnFailure(chunks), { objectMode: false });
+  }
+
+  private async *cutOnFailure(chunks: AsyncGenerator<Uint8Array>): AsyncGenerator<Uint8Array> {
+    try {
+      yield* chunks;
+    } catch (e) {
+      if (this.signal.aborted) return;
+      this.cut = true;
+      logFailure(e, this.reply.request);
+      this.reply.raw.destroy();
+    }
   }
 
   private async finish(): Promise<void> {

@@ -193,7 +193,7 @@ export class RedisRelay implements RoomRelay {
   }
 
   private follow(room: Room): Follow {
-    let f = this.follows.get(room.name);
+    const f = this.follows.get(room.name);
     if (f) return f;
     const follow: Follow = { room, remote: new Map(), queue: [], ready: Promise.resolve() };
     this.follows.set(room.name, follow);

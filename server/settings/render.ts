@@ -14,7 +14,7 @@ export function serverUsage(): string {
   return `${out.join('\n')}\n`;
 }
 
-/** docs/configuration.md, whole: written by `npm run docs:config`, checked by test/stream-config.test.ts. */
+/** docs/configuration.md, whole: written by `npm run docs:config`, checked by test/unit/server-settings.test.ts. */
 export function configurationPage(): string {
   const out = [
     '# Configuration',

@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { ensureBuilt, ROOT } from '../prep-helpers.js';
+import { ensureBuilt, ROOT } from './prep.js';
 import { defaultOnlyModelsDir } from './stream-harness.js';
 
 export interface ServerProcess {
