@@ -13,6 +13,17 @@ except ImportError:  # Debian's torch 1.13
     from torch.nn.utils import weight_norm
 
 
+def _score(convs, out, x):
+    """Leaky-ReLU conv stack, then the score map; every layer's activations for feature matching."""
+    feats = []
+    for conv in convs:
+        x = F.leaky_relu(conv(x), 0.1)
+        feats.append(x)
+    x = out(x)
+    feats.append(x)
+    return x.flatten(1), feats
+
+
 class PeriodCritic(nn.Module):
     """Folds the waveform into [T/p, p] and runs 2-D convolutions along time only: sees periodic structure
     (pitch harmonics) at period p."""
@@ -32,13 +43,7 @@ class PeriodCritic(nn.Module):
         b, s = x.shape
         pad = (-s) % self.period
         x = F.pad(x, (0, pad), mode="reflect").view(b, 1, -1, self.period)
-        feats = []
-        for conv in self.convs:
-            x = F.leaky_relu(conv(x), 0.1)
-            feats.append(x)
-        x = self.out(x)
-        feats.append(x)
-        return x.flatten(1), feats
+        return _score(self.convs, self.out, x)
 
 
 class SpectrogramCritic(nn.Module):
@@ -61,13 +66,7 @@ class SpectrogramCritic(nn.Module):
     def forward(self, x):
         spec = torch.stft(x, self.n_fft, self.hop, window=self.window, center=True, return_complex=True).abs()
         x = torch.log(spec.clamp(min=1e-5)).unsqueeze(1)  # [B, 1, F, T]
-        feats = []
-        for conv in self.convs:
-            x = F.leaky_relu(conv(x), 0.1)
-            feats.append(x)
-        x = self.out(x)
-        feats.append(x)
-        return x.flatten(1), feats
+        return _score(self.convs, self.out, x)
 
 
 class Critics(nn.Module):
