@@ -21,12 +21,9 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { resolveServerConfig } from '../server/config.js';
 import { startServer } from '../server/main.js';
+import { numberArg as arg } from './args.js';
 import { percentile, realtimeStreamLatencies } from './stream-latency.js';
 
-function arg(name: string, fallback: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? Number(process.argv[i + 1]) : fallback;
-}
 
 const CLIENTS = arg('clients', 40);
 const SECONDS = arg('seconds', 30);

@@ -17,12 +17,9 @@ import { CodecModel } from '../codec/model.js';
 import { TokWriter } from '../codec/tokfile.js';
 import { resolveServerConfig } from '../server/config.js';
 import { startServer } from '../server/main.js';
+import { numberArg as arg } from './args.js';
 import { percentile, realtimeStreamLatencies } from './stream-latency.js';
 
-function arg(name: string, fallback: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? Number(process.argv[i + 1]) : fallback;
-}
 
 const FILES = arg('files', 10);
 const SECONDS = arg('seconds', 12);
