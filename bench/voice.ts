@@ -16,29 +16,34 @@
  * Capacity. One server keeps N listeners (or P publishers) at chunk C when the decoding listener's
  * p99 mouth-to-ear stays within C + 40 ms + the decoder lookahead (at 20 ms: 60 ms + lookahead, the
  * voice-path target), every other listener's p99 tokens latency within the same bound, no packet is
- * dropped and nothing fails. Listener steps: one publisher, N − 1 token-only listeners (another process,
- * joined first: the room serves them before the decoding listener, which so sees the slowest fan-out).
- * Publisher steps: P publishers at random phases in one room, one token-only listener for all of them,
- * the decoding listener following publisher 1. The server runs here with one onnxruntime thread; the
- * publishers and decoding listener run in one child process (one clock), the token-only listeners in
- * another (they stand for other machines, but share these cores).
+ * dropped and nothing fails, in a majority of --repeat trials. Percentiles are of the steady conversation: chunks captured in a trial's
+ * first --settle-sec are reported apart, as their largest latency ("first s"), since every listener's
+ * TCP connection starts in quick-ACK mode and the room's first packets cost more. Listener steps: one
+ * publisher, N − 1 token-only listeners (another process, joined first: the room serves them before
+ * the decoding listener, which so sees the slowest fan-out). Publisher steps: P publishers at random
+ * phases in one room, one token-only listener for all of them, the decoding listener following
+ * publisher 1. The server runs here with one onnxruntime thread; the publishers and decoding listener
+ * run in one child process (one clock), the token-only listeners in another. Those stand for
+ * listeners on other machines but share these cores, so they are lean (bench/lean-listener.ts) and
+ * run at a lower CPU priority (--crowd-nice), leaving the server and the measuring listener first
+ * call on the CPU as they would have with remote listeners; their own p99 still has to pass.
  *
- * Options: --chunks 20,40,80 --trial-sec 5 --listener-steps 100,250,500,1000,2000
- *   --publisher-steps 8,16,24,32,48,64 --threads 1 --codebooks 8 --time-limit-sec 900 --model-dir models/default
+ * Options: --chunks 20,40,80 --trial-sec 5 --settle-sec 1 --repeat 3 --listener-steps 250,500,750,1000,1250,1500,2000,2500,3000,4000
+ *   --publisher-steps 8,16,24,32,48,64 --threads 1 --codebooks 8 --crowd-nice 10 --time-limit-sec 900
+ *   --model-dir models/default
  */
-import { fork, type ChildProcess } from 'node:child_process';
+import { execFileSync, fork, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, symlinkSync } from 'node:fs';
-import { cpus, loadavg, tmpdir } from 'node:os';
+import { cpus, loadavg, setPriority, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
 import { TokenStreamDecoder } from '../clients/ts/decoder.js';
 import { loadNodeDecoder } from '../clients/ts/decoder-node.js';
 import { joinRoom, openRoomPublisher } from '../clients/ts/room-client.js';
-import { PROTOCOL_V1 } from '../protocol/stream.js';
-import { KIND_ROOM_TOKENS, ROOM_TOKENS_HEADER } from '../protocol/rooms.js';
 import { resolveServerConfig } from '../server/config.js';
 import { startServer } from '../server/main.js';
+import { joinLean, type LeanListener } from './lean-listener.js';
 import { pct, speech } from './room-speech.js';
 
 const args = new Map<string, string>();
@@ -47,11 +52,18 @@ const num = (k: string, d: number) => (args.has(k) ? Number(args.get(k)) : d);
 const list = (k: string, d: number[]) => (args.has(k) ? args.get(k)!.split(',').map(Number) : d);
 const CHUNKS = list('chunks', [20, 40, 80]);
 const TRIAL_SEC = num('trial-sec', 5);
-const LISTENER_STEPS = list('listener-steps', [100, 250, 500, 1000, 2000]);
+const LISTENER_STEPS = list('listener-steps', [250, 500, 750, 1000, 1250, 1500, 2000, 2500, 3000, 4000]);
 const PUBLISHER_STEPS = list('publisher-steps', [8, 16, 24, 32, 48, 64]);
 const THREADS = num('threads', 1);
 const CODEBOOKS = num('codebooks', 8);
 const TIME_LIMIT_SEC = num('time-limit-sec', 900);
+const CROWD_NICE = num('crowd-nice', 10);
+const REPEAT = num('repeat', 3);
+const SETTLE_SEC = num('settle-sec', 1);
+/** --pin 1: the server on core 0, the clients on the others (as if they were other machines); needs taskset and 2+ cores. */
+const PIN = num('pin', 0) === 1 && cpus().length > 1;
+const SERVER_CORES = '0';
+const CLIENT_CORES = `1-${cpus().length - 1}`;
 const MODEL_DIR = resolve(args.get('model-dir') ?? 'models/default');
 /** Processing allowance on top of one chunk and the decoder lookahead (20 ms chunks: the 60 ms target). */
 const ALLOWANCE_MS = 40;
@@ -92,6 +104,12 @@ function tokensLatency(s: Schedule, p: number, arrivals: [number, number][]): { 
   return { ms, missing: n - k };
 }
 
+/** A per-chunk series split at --settle-sec: the room's first second apart from the steady conversation. */
+function settle(ms: number[], chunkMs: number): { start: number[]; steady: number[] } {
+  const n = Math.ceil((SETTLE_SEC * 1000) / chunkMs);
+  return { start: ms.slice(0, n), steady: ms.slice(n) };
+}
+
 interface TalkResult {
   schedule: Schedule;
   earMs: number[];
@@ -104,7 +122,12 @@ interface TalkResult {
 
 interface CrowdResult {
   joined: number;
+  /** CPU time of the token-only listeners' process per wall second, from all joined to the schedule */
+  cpu: number;
+  /** tokens latency after --settle-sec, all listeners and publishers */
   tokensMs: number[];
+  /** the largest tokens latency before it */
+  startMax: number;
   missing: number;
   errors: string[];
 }
@@ -184,47 +207,30 @@ async function talk(o: { url: string; chunkMs: number; publishers: number; rate:
 
 async function crowd(o: { url: string; n: number }): Promise<void> {
   const errors: string[] = [];
-  const arrivals: Map<number, [number, number][]>[] = [];
-  const sockets: WebSocket[] = [];
-  // lean listeners: the documented join, then only the frame indices of each kind-16 packet are read
-  const joinOne = () => new Promise<void>((res, rej) => {
-    const ws = new WebSocket(`${o.url}/v1/rooms/listen`, PROTOCOL_V1);
-    const mine = new Map<number, [number, number][]>();
-    ws.binaryType = 'nodebuffer';
-    ws.on('open', () => ws.send(JSON.stringify({ type: 'join', room: ROOM })));
-    ws.on('message', (data: Buffer, binary: boolean) => {
-      if (!binary) {
-        const msg = JSON.parse(data.toString()) as { type: string; message?: string };
-        if (msg.type === 'joined') res();
-        else if (msg.type === 'error') errors.push(msg.message ?? 'error');
-        return;
-      }
-      if (data[0] !== KIND_ROOM_TOKENS) return;
-      // kind-16 header: publisher u32 at 4, then the kind-2 packet (first frame at +8, frame count at +12)
-      const publisher = data.readUInt32LE(4);
-      const end = data.readUInt32LE(ROOM_TOKENS_HEADER + 8) + data.readUInt32LE(ROOM_TOKENS_HEADER + 12);
-      let a = mine.get(publisher);
-      if (!a) mine.set(publisher, (a = []));
-      a.push([end, epoch()]);
-    });
-    ws.on('error', (e) => rej(e));
-    sockets.push(ws);
-    arrivals.push(mine);
-  });
+  const members: LeanListener[] = [];
+  const joinOne = async () => {
+    members.push(await joinLean(o.url, ROOM, (m) => errors.push(m)));
+  };
   for (let i = 0; i < o.n; i += 50) await Promise.all(Array.from({ length: Math.min(50, o.n - i) }, joinOne));
   process.send!({ type: 'joined' });
+  const [cpu0, wall0] = [process.cpuUsage(), performance.now()];
   const schedule = await new Promise<Schedule>((res) => process.once('message', (m) => res(m as Schedule)));
+  const used = process.cpuUsage(cpu0);
+  const cpu = (used.user + used.system) / 1000 / (performance.now() - wall0);
   const tokensMs: number[] = [];
+  let startMax = -Infinity;
   let missing = 0;
-  for (const mine of arrivals) {
+  for (const { arrivals } of members) {
     for (const p of Object.keys(schedule.phases).map(Number)) {
-      const r = tokensLatency(schedule, p, mine.get(p) ?? []);
-      for (const x of r.ms) tokensMs.push(x);
+      const r = tokensLatency(schedule, p, arrivals.of(p));
+      const { start, steady } = settle(r.ms, schedule.chunkMs);
+      for (const x of steady) tokensMs.push(x);
+      for (const x of start) startMax = Math.max(startMax, x);
       missing += r.missing;
     }
   }
-  for (const ws of sockets) ws.terminate();
-  const result: CrowdResult = { joined: sockets.length, tokensMs, missing, errors };
+  for (const m of members) m.close();
+  const result: CrowdResult = { joined: members.length, cpu, tokensMs, startMax, missing, errors };
   process.send!(result, () => process.exit(0));
 }
 
@@ -232,6 +238,7 @@ async function crowd(o: { url: string; n: number }): Promise<void> {
 
 function child(mode: 'talk' | 'crowd', opts: object): { proc: ChildProcess; next: <T>() => Promise<T> } {
   const proc = fork(fileURLToPath(import.meta.url), [`--${mode}`, JSON.stringify(opts), ...process.argv.slice(2)], { stdio: 'inherit' });
+  if (PIN) pin(proc.pid!, CLIENT_CORES);
   const inbox: unknown[] = [];
   const waiting: ((m: unknown) => void)[] = [];
   proc.on('message', (m) => (waiting.length ? waiting.shift()!(m) : inbox.push(m)));
@@ -246,12 +253,18 @@ function child(mode: 'talk' | 'crowd', opts: object): { proc: ChildProcess; next
 interface Step {
   listeners: number;
   publishers: number;
+  /** after --settle-sec */
   ear: { p50: number; p99: number };
   tokens: { p50: number; p99: number };
   crowdTokensP99: number;
+  /** the largest ear latency of the decoding listener, and tokens latency of the others, in the first --settle-sec */
+  startEarMax: number;
+  startCrowdMax: number;
   decodeP99: number;
   /** CPU time of the server process (all its threads) per wall second while publishers spoke */
   serverCpu: number;
+  /** the same for the token-only listeners' process (0 when there is none) */
+  crowdCpu: number;
   budget: number;
   missing: number;
   errors: string[];
@@ -260,6 +273,7 @@ interface Step {
 
 async function step(url: string, rate: number, chunkMs: number, budgetMs: number, listeners: number, publishers: number): Promise<Step> {
   const crowdProc = listeners > 1 || publishers > 1 ? child('crowd', { url, n: Math.max(1, listeners - 1) }) : undefined;
+  if (crowdProc && CROWD_NICE) setPriority(crowdProc.proc.pid!, CROWD_NICE);
   if (crowdProc) await crowdProc.next();
   const talker = child('talk', { url, chunkMs, publishers, rate });
   await talker.next();
@@ -268,20 +282,23 @@ async function step(url: string, rate: number, chunkMs: number, budgetMs: number
   const cpu = process.cpuUsage(cpu0);
   const serverCpu = (cpu.user + cpu.system) / 1000 / (performance.now() - wall0);
   const t = await talker.next<TalkResult>();
-  let c: CrowdResult = { joined: 0, tokensMs: [], missing: 0, errors: [] };
+  let c: CrowdResult = { joined: 0, cpu: 0, tokensMs: [], startMax: NaN, missing: 0, errors: [] };
   if (crowdProc) {
     crowdProc.proc.send(t.schedule);
     c = await crowdProc.next<CrowdResult>();
   }
   const errors = [...t.errors, ...c.errors];
   const missing = t.missing + c.missing;
+  const ear = settle(t.earMs, chunkMs);
+  const tokens = settle(t.tokensMs, chunkMs).steady;
   const s: Step = {
     listeners: c.joined + 1, publishers,
-    ear: { p50: pct(t.earMs, 0.5), p99: pct(t.earMs, 0.99) },
-    tokens: { p50: pct(t.tokensMs, 0.5), p99: pct(t.tokensMs, 0.99) },
+    ear: { p50: pct(ear.steady, 0.5), p99: pct(ear.steady, 0.99) },
+    tokens: { p50: pct(tokens, 0.5), p99: pct(tokens, 0.99) },
     crowdTokensP99: pct(c.tokensMs, 0.99),
+    startEarMax: Math.max(...ear.start), startCrowdMax: c.startMax,
     decodeP99: pct(t.decodeMs, 0.99),
-    serverCpu, budget: budgetMs, missing, errors, ok: false,
+    serverCpu, crowdCpu: c.cpu, budget: budgetMs, missing, errors, ok: false,
   };
   s.ok = s.ear.p99 <= budgetMs && !(s.crowdTokensP99 > budgetMs) && missing === 0 && errors.length === 0 && c.joined === (crowdProc ? Math.max(1, listeners - 1) : 0);
   return s;
@@ -289,15 +306,15 @@ async function step(url: string, rate: number, chunkMs: number, budgetMs: number
 
 const f = (x: number, w = 6) => (Number.isFinite(x) ? x.toFixed(1) : '–').padStart(w);
 
-const HEADER = '   chunk  publishers  listeners  ear p50 / p99 ms  tokens p50 / p99  others p99 tokens  decode p99  server CPU';
+const HEADER = '   chunk  publishers  listeners  ear p50 / p99 ms  tokens p50 / p99  others p99 tokens  first s: ear / others max  decode p99  server CPU  others CPU';
 
 function show(chunkMs: number, s: Step): void {
-  console.log(`   ${String(chunkMs).padStart(3)} ms  ${String(s.publishers).padStart(10)}  ${String(s.listeners).padStart(9)}  ${f(s.ear.p50)} / ${f(s.ear.p99)}  ${f(s.tokens.p50)} / ${f(s.tokens.p99)}  ${f(s.crowdTokensP99, 12)}  ${f(s.decodeP99, 9)}  ${(s.serverCpu * 100).toFixed(0).padStart(9)} %  ${s.ok ? 'kept' : 'NOT kept'}${s.missing ? `  ${s.missing} chunks never arrived` : ''}${s.errors.length ? `  errors: ${s.errors.slice(0, 2).join('; ')}` : ''}`);
+  console.log(`   ${String(chunkMs).padStart(3)} ms  ${String(s.publishers).padStart(10)}  ${String(s.listeners).padStart(9)}  ${f(s.ear.p50)} / ${f(s.ear.p99)}  ${f(s.tokens.p50)} / ${f(s.tokens.p99)}  ${f(s.crowdTokensP99, 12)}  ${f(s.startEarMax, 12)} / ${f(s.startCrowdMax, 10)}  ${f(s.decodeP99, 9)}  ${(s.serverCpu * 100).toFixed(0).padStart(9)} %  ${(s.crowdCpu * 100).toFixed(0).padStart(9)} %  ${s.ok ? 'kept' : 'NOT kept'}${s.missing ? `  ${s.missing} chunks never arrived` : ''}${s.errors.length ? `  errors: ${s.errors.slice(0, 2).join('; ')}` : ''}`);
 }
 
 /**
- * Runs `values` in order, each at every chunk size (side by side, at the same moment's load) until
- * its median is far past the budget; returns per chunk the largest value passed with every smaller one.
+ * Runs `values` in order, each at every chunk size (side by side, at the same moments' load) until
+ * a trial's median is far past the budget; returns per chunk the largest value kept with every smaller one.
  */
 async function search(label: string, values: number[], run: (chunkMs: number, v: number) => Promise<Step>, deadline: number): Promise<Map<number, number>> {
   const best = new Map(CHUNKS.map((c) => [c, 0]));
@@ -313,21 +330,49 @@ async function search(label: string, values: number[], run: (chunkMs: number, v:
       break;
     }
     const t0 = performance.now();
+    // REPEAT trials per chunk size, the chunk sizes taking turns (the same moments' load); a step is
+    // kept by a majority of its trials, and stops being run once its majority is decided
+    const votes = new Map([...alive].map((c) => [c, { kept: 0, failed: 0, far: false }]));
+    const decided = (c: number) => {
+      const t = votes.get(c)!;
+      return t.far || t.kept > REPEAT / 2 || t.failed >= REPEAT / 2;
+    };
+    for (let r = 0; r < REPEAT; r++) {
+      for (const c of [...alive]) {
+        if (decided(c)) continue;
+        const s = await run(c, v);
+        show(c, s);
+        const t = votes.get(c)!;
+        if (s.ok) t.kept++;
+        else t.failed++;
+        // a step far off (on a shared machine one step can fail on load alone) ends this chunk size's search
+        if (s.ear.p50 > 2 * s.budget || s.missing > 0 || s.errors.length > 0) t.far = true;
+      }
+    }
     for (const c of [...alive]) {
-      const s = await run(c, v);
-      show(c, s);
-      if (s.ok && !failed.has(c)) best.set(c, v);
-      if (!s.ok) failed.add(c);
-      // past a failed step the search goes on (on a shared machine one step can fail on load alone) until far off
-      if (s.ear.p50 > 2 * s.budget || s.missing > 0 || s.errors.length > 0) alive.delete(c);
+      const t = votes.get(c)!;
+      const ok = !t.far && t.kept > REPEAT / 2;
+      if (REPEAT > 1) console.log(`   ${String(c).padStart(3)} ms  ${String(v).padStart(10)}: ${ok ? 'kept' : 'NOT kept'} (${t.kept} of ${t.kept + t.failed} trials kept)`);
+      if (ok && !failed.has(c)) best.set(c, v);
+      if (!ok) failed.add(c);
+      if (t.far) alive.delete(c);
     }
     last = performance.now() - t0;
   }
   return best;
 }
 
+/** Sets the CPU affinity of every thread of `pid` (threads it starts later inherit it). */
+function pin(pid: number, cores: string): void {
+  execFileSync('taskset', ['-a', '-p', '-c', cores, String(pid)], { stdio: 'ignore' });
+}
+
 async function main(): Promise<void> {
   console.log(`bench:voice (node ${process.version}, ${cpus().length} cores, load average ${loadavg().map((x) => x.toFixed(1)).join(' ')})`);
+  if (PIN) {
+    pin(process.pid, SERVER_CORES);
+    console.log(`pinned: the server (this process, its onnxruntime threads) on core ${SERVER_CORES}, the client processes on ${CLIENT_CORES}`);
+  }
   const modelsDir = mkdtempSync(join(tmpdir(), 'tokstream-bench-voice-'));
   symlinkSync(MODEL_DIR, join(modelsDir, 'default'));
   const server = await startServer(resolveServerConfig({

@@ -1,7 +1,7 @@
 import { CodecError } from '../codec/pure/errors.js';
 import { TokFormatError } from '../codec/tok/errors.js';
 import { InputError } from '../prep/inputs.js';
-import { PlanMismatchError } from '../prep/plan.js';
+import { PlanMismatchError, PlanReadError } from '../prep/plan.js';
 import { PREP_USAGE, UsageError } from './usage.js';
 
 /** The exit codes (README): 0 ok, 1 unexpected (a bug), 2 usage, 3 bad input, 4 model missing or broken. */
@@ -24,7 +24,7 @@ export function failure(e: unknown, command: string): Failure {
     return { code: EXIT.usage, message: `tokstream: ${e.message} (tokstream --help for usage)` };
   }
   if (command === 'prep') {
-    if (e instanceof InputError || e instanceof PlanMismatchError) return { code: PREP_EXIT.usage, message: `prep: error: ${e.message}` };
+    if (e instanceof InputError || e instanceof PlanMismatchError || e instanceof PlanReadError) return { code: PREP_EXIT.usage, message: `prep: error: ${e.message}` };
     if (e instanceof CodecError) return { code: PREP_EXIT.error, message: `prep: error: ${e.message}` };
   }
   if (e instanceof TokFormatError) return { code: EXIT.input, message: `tokstream: invalid token file (${e.code}): ${e.message}` };

@@ -123,9 +123,27 @@ export async function savePlan(out: string, plan: { header: PlanHeader; jobItems
   return 'created';
 }
 
+/** An --out folder without a readable plan: not a prep run, or not one this version knows. */
+export class PlanReadError extends Error {
+  override name = 'PlanReadError';
+}
+
 export async function loadPlanHeader(out: string): Promise<PlanHeader> {
-  const header = JSON.parse(await readFile(planPaths(out).header, 'utf8')) as PlanHeader;
-  if (header.format !== 'tokstream-prep-plan/1') throw new Error(`${out}/plan.json: unknown format ${header.format}`);
+  const path = planPaths(out).header;
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (e) {
+    const why = (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file: is this the --out of a prep run?' : (e as Error).message;
+    throw new PlanReadError(`cannot read ${path} (${why})`);
+  }
+  let header: PlanHeader;
+  try {
+    header = JSON.parse(text) as PlanHeader;
+  } catch (e) {
+    throw new PlanReadError(`${path} is not valid JSON (${(e as Error).message})`);
+  }
+  if (header?.format !== 'tokstream-prep-plan/1') throw new PlanReadError(`${path}: unknown format ${JSON.stringify(header?.format)}`);
   return header;
 }
 

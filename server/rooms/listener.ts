@@ -1,7 +1,8 @@
+import type { Duplex } from 'node:stream';
 import type { FastifyBaseLogger } from 'fastify';
 import type { WebSocket } from 'ws';
 import type { Counter } from 'prom-client';
-import { ROOM_TOKENS_HEADER, type JoinedMessage, type JoinMessage } from '../../protocol/rooms.js';
+import type { JoinedMessage, JoinMessage } from '../../protocol/rooms.js';
 import type { ServerConfig } from '../config.js';
 import { ProtocolError } from '../../protocol/errors.js';
 import { parseControlMessage, parseJoin } from '../../protocol/parse.js';
@@ -10,6 +11,7 @@ import { PeerSocket, reportCut } from '../stream/peer-socket.js';
 import { mayAccess, type RoomAccess } from './grants.js';
 import type { RoomRelay } from './relay.js';
 import type { Room, RoomMetrics, RoomSubscriber } from './room.js';
+import { flushAfterTurn, type RoomFrame, type TurnWriter } from './room-frame.js';
 
 export interface ListenerContext {
   config: ServerConfig;
@@ -32,19 +34,27 @@ const PROBE_PREFIX = 'q';
  *
  * Queued bytes are the bytes sent that the client has not confirmed reading, ws's own send queue
  * included: the kernel's socket buffers (megabytes on loopback) hide a stalled reader from
- * `bufferedAmount` alone. Once that many bytes are unconfirmed, a ping carrying the running byte
- * count goes out; the client's pong (WebSocket clients answer pings on their own, in order with
+ * `bufferedAmount` alone. Once an eighth to a quarter of the limit is unconfirmed (drawProbeGap),
+ * a ping carrying the running byte count goes out; the client's pong (WebSocket clients answer pings on their own, in order with
  * the data) confirms everything before it.
+ *
+ * Token frames go to the socket under ws, already framed (room-frame.ts), and the frames offered in
+ * one event-loop turn share one write. This is sound because ws, with permessage-deflate off, writes
+ * each of its own frames (events, pings, close) whole and at once, so frames never interleave;
+ * pending frames are written before any of ws's, and none after ws has begun closing.
  */
-export class RoomListener implements RoomSubscriber {
+export class RoomListener implements RoomSubscriber, TurnWriter {
   private state: 'waiting' | 'joining' | 'joined' | 'closing' | 'closed' = 'waiting';
   private room: Room | undefined;
   private errorCount = 0;
-  private readonly socket: PeerSocket;
+  private readonly peer: PeerSocket;
   private stalledSince: number | undefined;
   private bytesSent = 0;
   private bytesConfirmed = 0;
   private probing = false;
+  private probeGap = 0;
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
   /** Packets sent and dropped (drops also in metrics); tests and logs read them. */
   sent = 0;
   dropped = 0;
@@ -54,28 +64,39 @@ export class RoomListener implements RoomSubscriber {
   /** Code of the fatal error that ended this listener, if one did. */
   failure: string | undefined;
 
-  constructor(readonly id: string, private readonly ws: WebSocket, private readonly access: RoomAccess, private readonly ctx: ListenerContext, private readonly onGone: (l: RoomListener) => void) {
+  /** `socket`: the connection under `ws` (the upgrade's socket). */
+  constructor(readonly id: string, private readonly ws: WebSocket, private readonly socket: Duplex, private readonly access: RoomAccess, private readonly ctx: ListenerContext, private readonly onGone: (l: RoomListener) => void) {
     ws.on('message', (data: Buffer, isBinary: boolean) => this.onMessage(data, isBinary));
     ws.on('close', () => this.cleanup());
     ws.on('error', (e) => ctx.log.debug({ listenerId: id, err: e.message }, 'websocket error'));
     ws.on('pong', (data: Buffer) => this.confirmed(data));
-    this.socket = new PeerSocket(ws, ctx.config, (e) => this.fail(e), {
+    this.peer = new PeerSocket(ws, ctx.config, (e) => this.fail(e), {
       onUnresponsive: () => this.fail(new ProtocolError('slow_consumer', `no pong for ${ctx.config.pingIntervalMs} ms: not reading (${this.queuedBytes} bytes unconfirmed)`)),
       onCut: reportCut(ctx.cuts, ctx.log, { listenerId: id }),
     });
+    this.drawProbeGap();
   }
 
-  /** Bytes sent that the client has not confirmed reading (at least what ws still holds). */
+  /**
+   * Unconfirmed bytes that trigger the next probe: an eighth to a quarter of the limit, drawn at
+   * random. Listeners of one room receive the same bytes; with one fixed gap they would all ping
+   * with the same packet, and that burst of pings and pongs delays the packets after it.
+   */
+  private drawProbeGap(): void {
+    const max = this.ctx.config.roomMaxQueuedBytes;
+    this.probeGap = (max / 8) * (1 + Math.random());
+  }
+
+  /** Bytes sent that the client has not confirmed reading (at least what the socket still holds), and those not written yet. */
   get queuedBytes(): number {
-    return Math.max(this.bytesSent - this.bytesConfirmed, this.ws.bufferedAmount);
+    return Math.max(this.bytesSent - this.bytesConfirmed, this.ws.bufferedAmount) + this.pendingBytes;
   }
 
-  offer(frame: Uint8Array): void {
-    if (this.state !== 'joined' || !this.socket.open) return;
-    const frames = roomFrameCount(frame);
-    if (this.queuedBytes + frame.length > this.ctx.config.roomMaxQueuedBytes) {
+  offer(frame: RoomFrame): void {
+    if (this.state !== 'joined' || !this.peer.open) return;
+    if (this.queuedBytes + frame.wire.length > this.ctx.config.roomMaxQueuedBytes) {
       this.dropped++;
-      this.framesDropped += frames;
+      this.framesDropped += frame.frames;
       this.ctx.metrics.dropped.inc();
       const now = performance.now();
       this.stalledSince ??= now;
@@ -86,10 +107,22 @@ export class RoomListener implements RoomSubscriber {
     }
     this.stalledSince = undefined;
     this.sent++;
-    this.framesSent += frames;
-    this.bytesSent += frame.length;
-    this.ws.send(frame, { binary: true });
-    if (!this.probing && this.bytesSent - this.bytesConfirmed >= this.ctx.config.roomMaxQueuedBytes / 4) {
+    this.framesSent += frame.frames;
+    if (this.pending.length === 0) flushAfterTurn(this);
+    this.pending.push(frame.wire);
+    this.pendingBytes += frame.wire.length;
+  }
+
+  /** Writes the frames offered so far (one write), then probes if enough is unconfirmed. */
+  flush(): void {
+    if (this.pending.length === 0) return;
+    const out = this.pending.length === 1 ? this.pending[0] : Buffer.concat(this.pending, this.pendingBytes);
+    this.pending = [];
+    this.pendingBytes = 0;
+    if (!this.peer.open || this.socket.destroyed) return; // closing: nothing may follow ws's close frame
+    this.socket.write(out);
+    this.bytesSent += out.length;
+    if (!this.probing && this.bytesSent - this.bytesConfirmed >= this.probeGap) {
       this.probing = true;
       this.ws.ping(PROBE_PREFIX + this.bytesSent);
     }
@@ -102,10 +135,13 @@ export class RoomListener implements RoomSubscriber {
     if (!Number.isSafeInteger(upTo)) return;
     this.bytesConfirmed = Math.max(this.bytesConfirmed, Math.min(upTo, this.bytesSent));
     this.probing = false;
+    this.drawProbeGap();
   }
 
+  /** Events follow the token frames offered before them. */
   sendJson(m: object): void {
-    this.socket.sendJson(m);
+    this.flush();
+    this.peer.sendJson(m);
   }
 
   /** The server began to drain: refuse a connection that has not joined, tell a joined one. */
@@ -129,7 +165,7 @@ export class RoomListener implements RoomSubscriber {
 
   private onMessage(data: Buffer, isBinary: boolean): void {
     if (this.state === 'closing' || this.state === 'closed') return;
-    this.socket.armIdle();
+    this.peer.armIdle();
     try {
       this.handle(data, isBinary);
     } catch (e) {
@@ -180,8 +216,9 @@ export class RoomListener implements RoomSubscriber {
   private closeSocket(code: number, reason: string): void {
     if (this.state === 'closed') return;
     this.leave();
+    this.flush();
     this.state = 'closing';
-    this.socket.close(code, reason);
+    this.peer.close(code, reason);
   }
 
   private leave(): void {
@@ -195,12 +232,9 @@ export class RoomListener implements RoomSubscriber {
     if (this.state === 'closed') return;
     this.leave();
     this.state = 'closed';
-    this.socket.stop();
+    this.pending = [];
+    this.pendingBytes = 0;
+    this.peer.stop();
     this.onGone(this);
   }
-}
-
-/** Frame count F of the kind-2 packet inside a kind-16 frame (header offset 12 of the packet). */
-function roomFrameCount(frame: Uint8Array): number {
-  return new DataView(frame.buffer, frame.byteOffset, frame.byteLength).getUint32(ROOM_TOKENS_HEADER + 12, true);
 }

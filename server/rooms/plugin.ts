@@ -46,7 +46,7 @@ export async function roomsPlugin(app: FastifyInstance): Promise<void> {
     if (listeners.size >= config.maxRoomListeners) {
       return sockets.refuse(ws, req, new ProtocolError('too_many_streams', `all ${config.maxRoomListeners} listener slots are in use; try later`));
     }
-    const listener = new RoomListener(`l-${randomBytes(6).toString('hex')}`, ws, access, listenerCtx, (l) => {
+    const listener = new RoomListener(`l-${randomBytes(6).toString('hex')}`, ws, req.socket, access, listenerCtx, (l) => {
       listeners.delete(l);
       rmetrics.listeners.set(listeners.size);
     });

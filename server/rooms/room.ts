@@ -1,11 +1,12 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { ROOM_TOKENS_HEADER, encodeRoomPacket, type PublisherInfo } from '../../protocol/rooms.js';
+import { RoomFrame } from './room-frame.js';
 
 /** A room member that receives packets: a listener connection (server/rooms/listener.ts). */
 export interface RoomSubscriber {
   readonly id: string;
   /** Offers a kind-16 frame; the subscriber sends it or drops it, never waits (slow-subscriber policy). */
-  offer(frame: Uint8Array): void;
+  offer(frame: RoomFrame): void;
   /** Room events (publisher joined/left); small and never dropped. */
   sendJson(m: object): void;
 }
@@ -29,8 +30,9 @@ export function roomMetrics(registry: Registry): RoomMetrics {
 }
 
 /**
- * One room: its publishers (numbered, room-unique) and subscribers. Publishing sends one shared
- * buffer to every subscriber and returns at once: nothing here waits on a subscriber.
+ * One room: its publishers (numbered, room-unique) and subscribers. Publishing offers one shared
+ * frame, framed for the wire once, to every subscriber and returns at once: nothing here waits on
+ * a subscriber.
  */
 export class Room {
   readonly publishers = new Map<number, PublisherInfo>();
@@ -69,7 +71,7 @@ export class Room {
     const dv = new DataView(tokenPacket.buffer, tokenPacket.byteOffset, tokenPacket.byteLength);
     info.nextFrame = dv.getUint32(8, true) + dv.getUint32(12, true);
     if (this.subscribers.size === 0) return 0;
-    const frame = encodeRoomPacket(publisher, tokenPacket);
+    const frame = new RoomFrame(encodeRoomPacket(publisher, tokenPacket));
     for (const s of this.subscribers) s.offer(frame);
     return this.subscribers.size;
   }
@@ -86,7 +88,9 @@ export class Room {
     const firstFrame = dv.getUint32(ROOM_TOKENS_HEADER + 8, true);
     if (firstFrame < info.nextFrame) return 0;
     info.nextFrame = firstFrame + dv.getUint32(ROOM_TOKENS_HEADER + 12, true);
-    for (const s of this.subscribers) s.offer(frame);
+    if (this.subscribers.size === 0) return 0;
+    const shared = new RoomFrame(frame);
+    for (const s of this.subscribers) s.offer(shared);
     return this.subscribers.size;
   }
 

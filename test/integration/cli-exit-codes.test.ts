@@ -32,6 +32,8 @@ beforeAll(() => {
   mkdirSync(join(cwd, 'broken-models', 'default'), { recursive: true });
   for (const f of readdirSync(DEFAULT_MODEL_DIR)) if (f !== 'encoder.onnx') symlinkSync(join(DEFAULT_MODEL_DIR, f), join(cwd, 'broken-models', 'default', f));
   mkdirSync(join(cwd, 'no-models'));
+  mkdirSync(join(cwd, 'bad-plan'));
+  writeFileSync(join(cwd, 'bad-plan', 'plan.json'), '{bad');
 }, 60_000);
 
 afterAll(() => rmSync(cwd, { recursive: true, force: true }));
@@ -80,6 +82,9 @@ describe('CLI exit codes and messages, from another folder', () => {
       [['encode', 'x.wav', '-o', 'z.tok', '--models-dir', 'broken-models'], 4, /model_broken: .*encoder\.onnx: cannot read/],
       [['encode', 'x.wav', '-o', 'z.tok', '--models-dir', 'no-models'], 4, /model_not_found: no model "default" in .*no-models/],
       [['encode', 'x.wav', '-o', 'z.tok', '--model', 'nope'], 4, /no model "nope"/],
+      [['prep', 'merge', '--out', 'missing-folder'], 2, /prep: error: cannot read .*missing-folder\/plan\.json \(no such file: is this the --out of a prep run\?\)/],
+      [['prep', 'merge', '--out', 'a-folder'], 2, /a-folder\/plan\.json \(no such file/],
+      [['prep', 'merge', '--out', 'bad-plan'], 2, /bad-plan\/plan\.json is not valid JSON/],
     ];
     for (const [args, code, message] of table) {
       const r = cli(...args);

@@ -174,7 +174,15 @@ describe('POST /v1/decode', () => {
       const pcm = readPcm(out, 24000);
       // lossy encoders pad the ends; the length must still be the original's within 0.1 s
       expect(Math.abs(pcm.length - wavOut.length)).toBeLessThan(2400);
-      if (o.codec === 'flac') expect(Buffer.from(pcm.buffer).equals(Buffer.from(wavOut.buffer))).toBe(true);
+      if (o.codec === 'flac') {
+        // lossless: the WAV decode's samples, up to one 16-bit step. Two decodes of one .tok can differ
+        // by that much where the batcher grouped windows differently (onnxruntime's kernels are not
+        // batch-invariant: about 1 sample in 1000 moves one step); a lossy codec misses by far more.
+        expect(pcm.length).toBe(wavOut.length);
+        let maxErr = 0;
+        for (let i = 0; i < pcm.length; i++) maxErr = Math.max(maxErr, Math.abs(pcm[i] - wavOut[i]));
+        expect(maxErr).toBeLessThan(1.5 / 32768);
+      }
     });
   }
 

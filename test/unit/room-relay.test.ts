@@ -8,13 +8,14 @@ import { encodeTokenPacket } from '../../protocol/stream.js';
 import { decodeRoomPacket, encodeRoomPacket, type PublisherInfo } from '../../protocol/rooms.js';
 import { LocalRelay, type PublisherDescription } from '../../server/rooms/relay.js';
 import { RoomRegistry, type RoomSubscriber } from '../../server/rooms/room.js';
+import type { RoomFrame } from '../../server/rooms/room-frame.js';
 
 class FakeSubscriber implements RoomSubscriber {
   readonly frames: Uint8Array[] = [];
   readonly events: { type: string; publisher?: PublisherInfo | number; frames?: number }[] = [];
   constructor(readonly id: string) {}
-  offer(frame: Uint8Array): void {
-    this.frames.push(frame);
+  offer(frame: RoomFrame): void {
+    this.frames.push(frame.payload);
   }
   sendJson(m: object): void {
     this.events.push(m as FakeSubscriber['events'][number]);
