@@ -32,11 +32,15 @@ export class WorkerCalls {
   private readonly pending = new Map<number, { resolve: (r: object) => void; reject: (e: Error) => void }>();
   private nextId = 0;
   private broken: Error | undefined;
+  /** Requests the thread has not answered yet, their callers rejected or not. */
+  private unanswered = 0;
+  private onAnswered: (() => void) | undefined;
 
   constructor(name: string, workerData: unknown) {
-    this.worker = new Worker(workerFile(name), { workerData });
+    this.worker = new Worker(workerFile(name), { workerData, execArgv: workerExecArgv(process.execArgv) });
     this.worker.unref();
     this.worker.on('message', (r: { id: number; error?: WireError }) => {
+      if (--this.unanswered === 0) this.onAnswered?.();
       const p = this.pending.get(r.id);
       if (!p) return;
       this.pending.delete(r.id);
@@ -45,7 +49,11 @@ export class WorkerCalls {
       else p.resolve(r);
     });
     this.worker.on('error', (e) => this.fail(new Error(`${name} thread died: ${e.message}`)));
-    this.worker.on('exit', (code) => this.fail(new Error(`${name} thread exited with code ${code}`)));
+    this.worker.on('exit', (code) => {
+      this.unanswered = 0;
+      this.onAnswered?.();
+      this.fail(new Error(`${name} thread exited with code ${code}`));
+    });
   }
 
   /** False once the thread has died or been closed. */
@@ -64,6 +72,7 @@ export class WorkerCalls {
     return new Promise<R>((resolve, reject) => {
       if (this.pending.size === 0) this.worker.ref(); // a caller awaits: keep the process up until the reply
       this.pending.set(id, { resolve: resolve as (r: object) => void, reject });
+      this.unanswered++;
       this.worker.postMessage({ ...req, id }, transfer);
     });
   }
@@ -74,11 +83,33 @@ export class WorkerCalls {
     this.pending.clear();
   }
 
-  /** Ends the thread; calls in flight are rejected. */
+  /**
+   * Ends the thread; calls in flight are rejected at once. The thread itself is stopped only once it
+   * has answered them: stopping it inside a native run (onnxruntime) aborts the whole process.
+   */
   async close(reason = 'closed'): Promise<void> {
     this.fail(new Error(reason));
+    if (this.unanswered > 0) {
+      this.worker.ref(); // ends after the run, not with the process
+      await new Promise<void>((done) => (this.onAnswered = done));
+    }
     await this.worker.terminate();
   }
+}
+
+/**
+ * The process's Node options for a worker thread, less those about the main script's own source
+ * (`-e`/`-p` code, `--input-type`): a thread started with `--input-type` fails at once, so
+ * `node --input-type=module -e '…'` could not run a model.
+ */
+export function workerExecArgv(argv: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '-e' || a === '--eval' || a === '-p' || a === '--print' || a === '--input-type') i++;
+    else if (!/^--(eval|print|input-type)=/.test(a)) out.push(a);
+  }
+  return out;
 }
 
 /** A CodecError where the thread's error carried a code, else a plain Error (as onnxruntime throws). */

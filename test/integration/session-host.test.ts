@@ -3,11 +3,13 @@
  * calling thread, an event loop that keeps turning while a run is in flight, and clear failures
  * once the threads are gone.
  */
+import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CodecModel } from '../../codec/model.js';
 import { ThreadResampler } from '../../codec/resample-thread.js';
 import { resampleAll } from '../../codec/resample.js';
 import { DEFAULT_MODEL_DIR, readPcm, speechWav } from '../helpers/fixtures.js';
+import { ensureBuilt } from '../helpers/prep.js';
 
 const MODEL = DEFAULT_MODEL_DIR;
 let threaded: CodecModel;
@@ -75,6 +77,26 @@ describe('sessions on a worker thread', () => {
     expect(e).not.toHaveProperty('code');
     await expect(model.encodeBatch([new Float32Array(3200)])).rejects.toThrow(/released/);
   });
+
+  it('are released mid-run without taking the process down', () => {
+    // stopping a thread inside onnxruntime's run aborts the process ("terminate called after throwing
+    // an instance of 'Napi::Error'"); a release must wait for the run. In a child process, since the
+    // abort would take the test runner's worker with it.
+    ensureBuilt();
+    const script = `
+      const { CodecModel } = await import(${JSON.stringify(new URL('../../dist/codec/model.js', import.meta.url).href)});
+      for (const waitMs of [0, 40, 120, 250]) {
+        const model = await CodecModel.load(${JSON.stringify(MODEL)}, { runOn: 'worker', intraOpThreads: 1 }, 'encoder');
+        const run = model.encodeBatch([new Float32Array(24000 * 20)]).then(() => 'ran', (e) => 'rejected: ' + e.message);
+        await new Promise((r) => setTimeout(r, waitMs));
+        await model.release();
+        console.log(await run);
+      }`;
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 120_000 });
+    expect(r.stderr).not.toMatch(/terminate called|Napi::Error/);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout.trim().split('\n')).toHaveLength(4);
+  }, 150_000);
 });
 
 describe('resampling on a worker thread', () => {
