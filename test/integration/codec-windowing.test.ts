@@ -80,3 +80,21 @@ describe('decoding', () => {
     await expect(model.encode(pcm, 24000, { codebooks: 0 })).rejects.toMatchObject({ code: 'model_mismatch' });
   });
 });
+
+describe('decoding in batches (docs/http-api.md, POST /v1/decode)', () => {
+  it('gives the audio of decoding alone up to one 16-bit step', async () => {
+    const { numCodebooks: k, numFrames: t } = oneShot;
+    // same-sized neighbours with other content: the frames in another order
+    const shuffled = (shift: number): TokenBlock => {
+      const codes = new Int32Array(oneShot.codes.length);
+      for (let c = 0; c < k; c++) for (let f = 0; f < t; f++) codes[c * t + f] = oneShot.codes[c * t + ((f + shift) % t)];
+      return { numCodebooks: k, numFrames: t, codes };
+    };
+    const [alone] = await model.decodeBatch([oneShot]);
+    const batched = (await model.decodeBatch([shuffled(11), oneShot, shuffled(29), shuffled(53)]))[1];
+    expect(batched.length).toBe(alone.length);
+    let maxErr = 0;
+    for (let i = 0; i < alone.length; i++) maxErr = Math.max(maxErr, Math.abs(alone[i] - batched[i]));
+    expect(maxErr).toBeLessThan(1 / 32768);
+  });
+});
