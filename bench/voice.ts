@@ -29,7 +29,7 @@
  * call on the CPU as they would have with remote listeners; their own p99 still has to pass.
  *
  * Options: --chunks 20,40,80 --trial-sec 5 --settle-sec 1 --repeat 3 --listener-steps 250,500,750,1000,1250,1500,2000,2500,3000,4000
- *   --publisher-steps 8,16,24,32,48,64 --threads 1 --codebooks 8 --crowd-nice 10 --time-limit-sec 900
+ *   --publisher-steps 8,16,24,32,48,64 --threads 1 --codebooks 8 --crowd-nice 10 --time-limit-sec 2400
  *   --model-dir models/default
  */
 import { execFileSync, fork, type ChildProcess } from 'node:child_process';
@@ -56,7 +56,7 @@ const LISTENER_STEPS = list('listener-steps', [250, 500, 750, 1000, 1250, 1500, 
 const PUBLISHER_STEPS = list('publisher-steps', [8, 16, 24, 32, 48, 64]);
 const THREADS = num('threads', 1);
 const CODEBOOKS = num('codebooks', 8);
-const TIME_LIMIT_SEC = num('time-limit-sec', 900);
+const TIME_LIMIT_SEC = num('time-limit-sec', 2400);
 const CROWD_NICE = num('crowd-nice', 10);
 const REPEAT = num('repeat', 3);
 const SETTLE_SEC = num('settle-sec', 1);
