@@ -35,8 +35,8 @@ const PROBE_PREFIX = 'q';
  * Queued bytes are the bytes sent that the client has not confirmed reading, ws's own send queue
  * included: the kernel's socket buffers (megabytes on loopback) hide a stalled reader from
  * `bufferedAmount` alone. Once an eighth to a quarter of the limit is unconfirmed (drawProbeGap),
- * a ping carrying the running byte count goes out; the client's pong (WebSocket clients answer pings on their own, in order with
- * the data) confirms everything before it.
+ * a ping carrying the running byte count goes out; the client's pong (WebSocket clients answer
+ * pings on their own, in order with the data) confirms everything before it.
  *
  * Token frames go to the socket under ws, already framed (room-frame.ts), and the frames offered in
  * one event-loop turn share one write. This is sound because ws, with permessage-deflate off, writes

@@ -1,5 +1,3 @@
-import { ROOM_TOKENS_HEADER } from '../../protocol/rooms.js';
-
 /**
  * A kind-16 frame on its way to a room's listeners, framed for the wire once. Server-to-client
  * WebSocket frames carry no mask and (permessage-deflate is off) no compression, so every
@@ -7,14 +5,15 @@ import { ROOM_TOKENS_HEADER } from '../../protocol/rooms.js';
  * WebSocket send each.
  */
 export class RoomFrame {
-  /** Frames F of the kind-2 packet inside (what `closed.frames` and `closed.dropped` count). */
-  readonly frames: number;
   /** The payload as one final, unmasked binary WebSocket frame (RFC 6455 §5.2). */
   readonly wire: Buffer;
+  /** The kind-16 frame itself: the end of `wire`. */
+  readonly payload: Uint8Array;
 
-  constructor(readonly payload: Uint8Array) {
-    this.frames = new DataView(payload.buffer, payload.byteOffset, payload.byteLength).getUint32(ROOM_TOKENS_HEADER + 12, true);
+  /** `frames`: F of the kind-2 packet inside (what `closed.frames` and `closed.dropped` count). */
+  constructor(payload: Uint8Array, readonly frames: number) {
     this.wire = binaryWebSocketFrame(payload);
+    this.payload = this.wire.subarray(this.wire.length - payload.length);
   }
 }
 

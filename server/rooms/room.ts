@@ -69,9 +69,10 @@ export class Room {
     const info = this.publishers.get(publisher);
     if (!info) return 0;
     const dv = new DataView(tokenPacket.buffer, tokenPacket.byteOffset, tokenPacket.byteLength);
-    info.nextFrame = dv.getUint32(8, true) + dv.getUint32(12, true);
+    const frames = dv.getUint32(12, true);
+    info.nextFrame = dv.getUint32(8, true) + frames;
     if (this.subscribers.size === 0) return 0;
-    const frame = new RoomFrame(encodeRoomPacket(publisher, tokenPacket));
+    const frame = new RoomFrame(encodeRoomPacket(publisher, tokenPacket), frames);
     for (const s of this.subscribers) s.offer(frame);
     return this.subscribers.size;
   }
@@ -87,9 +88,10 @@ export class Room {
     if (!info) return 0;
     const firstFrame = dv.getUint32(ROOM_TOKENS_HEADER + 8, true);
     if (firstFrame < info.nextFrame) return 0;
-    info.nextFrame = firstFrame + dv.getUint32(ROOM_TOKENS_HEADER + 12, true);
+    const frames = dv.getUint32(ROOM_TOKENS_HEADER + 12, true);
+    info.nextFrame = firstFrame + frames;
     if (this.subscribers.size === 0) return 0;
-    const shared = new RoomFrame(frame);
+    const shared = new RoomFrame(frame, frames);
     for (const s of this.subscribers) s.offer(shared);
     return this.subscribers.size;
   }

@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { CodecModel, StreamEncoder, concatTokens, type TokenBlock } from '../../codec/index.js';
-import { DEFAULT_MODEL_DIR, readPcm, speechWav } from '../helpers/fixtures.js';
+import { DEFAULT_MODEL_DIR, maxAbsDiff, readPcm, speechWav } from '../helpers/fixtures.js';
 
 let model: CodecModel;
 let pcm: Float32Array;
@@ -62,9 +62,7 @@ describe('decoding', () => {
       expect(whole.length).toBe(oneShot.numFrames * 320);
       for (const chunkFrames of [1, 9, 100]) {
         const windowed = await model.decode(tokens, { chunkFrames });
-        let maxDiff = 0;
-        for (let i = 0; i < whole.length; i++) maxDiff = Math.max(maxDiff, Math.abs(whole[i] - windowed[i]));
-        expect(maxDiff, `k=${k} chunk=${chunkFrames}`).toBeLessThan(1e-4);
+        expect(maxAbsDiff(whole, windowed), `k=${k} chunk=${chunkFrames}`).toBeLessThan(1e-4);
       }
     }
   });
@@ -93,8 +91,6 @@ describe('decoding in batches (docs/http-api.md, POST /v1/decode)', () => {
     const [alone] = await model.decodeBatch([oneShot]);
     const batched = (await model.decodeBatch([shuffled(11), oneShot, shuffled(29), shuffled(53)]))[1];
     expect(batched.length).toBe(alone.length);
-    let maxErr = 0;
-    for (let i = 0; i < alone.length; i++) maxErr = Math.max(maxErr, Math.abs(alone[i] - batched[i]));
-    expect(maxErr).toBeLessThan(1 / 32768);
+    expect(maxAbsDiff(alone, batched)).toBeLessThan(1 / 32768);
   });
 });

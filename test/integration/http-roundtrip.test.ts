@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openAudio } from '../../codec/audio-input.js';
 import { concatTokens } from '../../codec/stream-encoder.js';
 import { readTok, type TokReadResult } from '../../codec/tokfile.js';
-import { convertAudio, readPcm, scratch, speechWav } from '../helpers/fixtures.js';
+import { convertAudio, maxAbsDiff, readPcm, scratch, speechWav } from '../helpers/fixtures.js';
 import { defaultOnlyModelsDir } from '../helpers/stream-harness.js';
 import { fetchBody, startApi, type TestApi } from '../helpers/http.js';
 
@@ -179,9 +179,7 @@ describe('POST /v1/decode', () => {
         // by that much where the batcher grouped windows differently (onnxruntime's kernels are not
         // batch-invariant: about 1 sample in 1000 moves one step); a lossy codec misses by far more.
         expect(pcm.length).toBe(wavOut.length);
-        let maxErr = 0;
-        for (let i = 0; i < pcm.length; i++) maxErr = Math.max(maxErr, Math.abs(pcm[i] - wavOut[i]));
-        expect(maxErr).toBeLessThan(1.5 / 32768);
+        expect(maxAbsDiff(pcm, wavOut)).toBeLessThan(1.5 / 32768);
       }
     });
   }

@@ -4,7 +4,7 @@ import { resampleAll } from '../../codec/resample.js';
 import { sliceTokens } from '../../codec/stream-encoder.js';
 import type { TokenBlock } from '../../codec/pure/types.js';
 import { decodeAudioOut, encodeTokenPacket } from '../../protocol/stream.js';
-import { DEFAULT_MODEL_DIR, readPcm, speechWav } from '../helpers/fixtures.js';
+import { DEFAULT_MODEL_DIR, maxAbsDiff, readPcm, speechWav } from '../helpers/fixtures.js';
 import { Probe, randomChunks, startTestServer } from '../helpers/stream-harness.js';
 
 let server: Awaited<ReturnType<typeof startTestServer>>;
@@ -50,12 +50,6 @@ async function streamDecode(block: TokenBlock, start: Record<string, unknown>, s
     o += pk.pcm.length;
   }
   return { ready, closed, pcm, texts: p.texts() };
-}
-
-function maxAbsDiff(a: Float32Array, b: Float32Array): number {
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
 }
 
 describe('WebSocket decode stream', () => {

@@ -9,7 +9,7 @@ import { concat } from '../../codec/resample.js';
 import { StreamDecoder, type DecodeWindow } from '../../codec/pure/stream-decoder.js';
 import { StreamEncoder, concatTokens, sliceTokens, type EncodeWindow } from '../../codec/stream-encoder.js';
 import type { TokenBlock } from '../../codec/pure/types.js';
-import { DEFAULT_MODEL_DIR, readPcm, scratch, speechWav } from '../helpers/fixtures.js';
+import { DEFAULT_MODEL_DIR, maxAbsDiff, readPcm, scratch, speechWav } from '../helpers/fixtures.js';
 
 let model: CodecModel;
 let speech: Float32Array[];
@@ -174,12 +174,6 @@ function statefulDecoder(chunkFrames: number, numCodebooks: number): StreamDecod
   const dec = new StreamDecoder(model.manifest, { chunkFrames, numCodebooks, stateful: true });
   expect(dec.stateful).toBe(true);
   return dec;
-}
-
-function maxAbsDiff(a: Float32Array, b: Float32Array): number {
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
 }
 
 describe('stateful streaming decoder (manifest decoder.streaming)', () => {

@@ -42,11 +42,12 @@ describe('binaryWebSocketFrame', () => {
 });
 
 describe('RoomFrame', () => {
-  it('carries the payload, its frame count and the framed bytes', () => {
+  it('frames the kind-16 bytes it was given, which it keeps as its payload', () => {
     const packet = encodeTokenPacket({ numCodebooks: 2, numFrames: 3, codes: new Int32Array(6).fill(5) }, 4, 90, 2);
-    const frame = new RoomFrame(encodeRoomPacket(7, packet));
-    expect(frame.frames).toBe(3);
-    expect(parse(frame.wire)[0].data.equals(Buffer.from(frame.payload))).toBe(true);
+    const kind16 = encodeRoomPacket(7, packet);
+    const frame = new RoomFrame(kind16, 3);
+    expect(Buffer.from(frame.payload).equals(Buffer.from(kind16))).toBe(true);
+    expect(parse(frame.wire)[0].data.equals(Buffer.from(kind16))).toBe(true);
   });
 });
 

@@ -12,10 +12,13 @@ import type { RoomFrame } from '../../server/rooms/room-frame.js';
 
 class FakeSubscriber implements RoomSubscriber {
   readonly frames: Uint8Array[] = [];
+  /** F of each frame offered, as the room counted it */
+  readonly frameCounts: number[] = [];
   readonly events: { type: string; publisher?: PublisherInfo | number; frames?: number }[] = [];
   constructor(readonly id: string) {}
   offer(frame: RoomFrame): void {
     this.frames.push(frame.payload);
+    this.frameCounts.push(frame.frames);
   }
   sendJson(m: object): void {
     this.events.push(m as FakeSubscriber['events'][number]);
@@ -52,6 +55,7 @@ describe('LocalRelay and Room', () => {
       expect(l.frames).toHaveLength(2);
       expect(l.frames[1]).toBe(listeners[0].frames[1]); // one shared buffer, not a copy per listener
       expect(decodeRoomPacket(l.frames[1])).toMatchObject({ publisher: 1, packet: { firstFrame: 2, tokens: { numFrames: 3 } } });
+      expect(l.frameCounts).toEqual([2, 3]);
     }
     slot.end();
     expect(listeners[2].events).toEqual([{ type: 'publisher_joined', publisher: info }, { type: 'publisher_left', publisher: 1, frames: 5 }]);
@@ -87,6 +91,7 @@ describe('LocalRelay and Room', () => {
     expect(room.deliver(frame(0))).toBe(0);
     expect(room.deliver(frame(2))).toBe(2);
     expect(listeners[0].frames).toHaveLength(2);
+    expect(listeners[0].frameCounts).toEqual([2, 2]);
     expect(room.publishers.get(p)?.nextFrame).toBe(4);
   });
 });
