@@ -29,7 +29,8 @@
  * call on the CPU as they would have with remote listeners; their own p99 still has to pass.
  *
  * Options: --chunks 20,40,80 --trial-sec 5 --settle-sec 1 --repeat 3 --listener-steps 250,500,750,1000,1250,1500,2000,2500,3000,4000
- *   --publisher-steps 8,16,24,32,48,64 --threads 1 --codebooks 8 --crowd-nice 10 --time-limit-sec 2400
+ *   --publisher-steps 8,16,24,32,48,64 --threads 1 --codebooks 8 --crowd-nice 10 --room-max-queued-bytes <server default>
+ *   --time-limit-sec 2400
  *   --model-dir models/default
  */
 import { execFileSync, fork, type ChildProcess } from 'node:child_process';
@@ -59,6 +60,8 @@ const CODEBOOKS = num('codebooks', 8);
 const TIME_LIMIT_SEC = num('time-limit-sec', 2400);
 const CROWD_NICE = num('crowd-nice', 10);
 const REPEAT = num('repeat', 3);
+/** The server's --room-max-queued-bytes (its default when not given); slow-listener probes go out every eighth to quarter of it. */
+const ROOM_MAX_QUEUED_BYTES = args.has('room-max-queued-bytes') ? num('room-max-queued-bytes', 0) : undefined;
 const SETTLE_SEC = num('settle-sec', 1);
 /** --pin 1: the server on core 0, the clients on the others (as if they were other machines); needs taskset and 2+ cores. */
 const PIN = num('pin', 0) === 1 && cpus().length > 1;
@@ -378,6 +381,7 @@ async function main(): Promise<void> {
   const server = await startServer(resolveServerConfig({
     port: 0, noAuth: true, logLevel: 'error', demo: false, modelsDir, intraOpThreads: THREADS, maxStreams: 4096, maxRoomPublishers: 4096,
     maxRoomListeners: 100_000, admissionMaxQueueMs: 1e9, idleTimeoutMs: 60_000,
+    ...(ROOM_MAX_QUEUED_BYTES === undefined ? {} : { roomMaxQueuedBytes: ROOM_MAX_QUEUED_BYTES }),
   }));
   const url = server.url.replace('http', 'ws');
   const m = server.app.tokstream.registry.models.get('default')!.manifest;
